@@ -1,0 +1,31 @@
+"""Shared test set-up: offline model hubs, the locally built base image, per-test run ids."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+# litellm and huggingface try the network at import unless told not to; nothing here may.
+os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def base_image() -> str:
+    """Tag of the locally built Debian base sandbox image (built on first use, then cached)."""
+    from dgm.sandbox.images import ensure_base_image
+
+    return ensure_base_image()
+
+
+@pytest.fixture
+def run_id() -> str:
+    """A fresh run id; every container the test started under it is swept afterwards."""
+    rid = f"test-{uuid.uuid4().hex[:10]}"
+    yield rid
+    from dgm.sandbox.driver import sweep
+
+    sweep(run_id=rid)
