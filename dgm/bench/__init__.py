@@ -1,0 +1,1 @@
+"""SWE-bench-format tasks: loading, offline environment images, validation, grading."""
