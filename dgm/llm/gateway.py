@@ -1,0 +1,195 @@
+"""The one place that calls models: litellm with tenacity retries, accounting, budgets and recording."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from dgm.errors import ModelError
+from dgm.llm import recording
+from dgm.llm.ledger import RUN, Ledger
+from dgm.llm.pricing import Price, freeze_prices
+from dgm.llm.retry import MalformedResponse, backoff_seconds, is_retryable, status_of
+from dgm.llm.settings import ModelSettings, ModelSettingsError
+
+# Parameters a caller may pass through to the provider; model, api_base and keys are ours to set.
+PASS_THROUGH = {"temperature", "max_tokens", "top_p", "stop", "seed", "response_format",
+                "parallel_tool_calls", "presence_penalty", "frequency_penalty", "n", "user"}
+DEFAULT_ROLE = "default"
+
+_litellm_lock = threading.Lock()
+_litellm_module: Any = None
+
+
+def load_litellm() -> Any:
+    """Import litellm on first use (seconds of start-up) and make it quiet and retry-free."""
+    global _litellm_module
+    with _litellm_lock:
+        if _litellm_module is None:
+            import litellm
+
+            litellm.suppress_debug_info = True
+            litellm.num_retries = 0  # tenacity owns retries; two layers would multiply attempts
+            _litellm_module = litellm
+    return _litellm_module
+
+
+class Gateway:
+    """Per-role model calls; every exchange is priced, charged to accounts, and recorded."""
+
+    def __init__(self, roles: Mapping[str, ModelSettings], *, run_dir: Path | None = None,
+                 budget_usd: float | None = None, record_path: Path | None = None,
+                 restore: bool = True) -> None:
+        if not roles:
+            raise ModelSettingsError("no model roles configured", hint="give at least one role, e.g. 'task'")
+        self.roles: dict[str, ModelSettings] = {
+            name: s if isinstance(s, ModelSettings) else ModelSettings.from_dict(s) for name, s in roles.items()}
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.prices: dict[str, Price] = freeze_prices(self.roles.values(), self.run_dir)
+        self.ledger = Ledger(budget_usd=budget_usd)
+        if record_path is None and self.run_dir is not None:
+            record_path = self.run_dir / recording.CALLS_FILE
+        self.record_path = Path(record_path) if record_path is not None else None
+        if restore and self.record_path is not None:
+            self.ledger.load_recording(self.record_path)  # a resumed run keeps counting from where it was
+
+    def settings_for(self, role: str) -> ModelSettings:
+        settings = self.roles.get(role) or self.roles.get(DEFAULT_ROLE)
+        if settings is None:
+            raise ModelSettingsError(f"no model configured for role {role!r}",
+                                     hint=f"configured roles: {', '.join(sorted(self.roles))}")
+        return settings
+
+    def complete(self, role: str, messages: list[dict], *, tools: list | None = None, tool_choice: Any = None,
+                 account: str | Sequence[str] | None = None, record_to: Path | None = None,
+                 **kw: Any) -> dict:
+        """One chat completion as an OpenAI-shaped dict; BudgetExceeded before a call a cap forbids."""
+        settings = self.settings_for(role)
+        accounts = _accounts(account)
+        self.ledger.check(accounts)
+        unknown = set(kw) - PASS_THROUGH
+        if unknown:
+            raise ModelError(f"unsupported completion parameter(s) {', '.join(sorted(unknown))}",
+                             hint=f"allowed: {', '.join(sorted(PASS_THROUGH))}")
+        params: dict[str, Any] = {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
+        params.update(kw)
+        params = {k: v for k, v in params.items() if v is not None}
+        load_litellm()  # the first call would otherwise count seconds of import as latency
+        started_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        start = time.monotonic()
+        attempts = [0]
+        response: dict | None = None
+        error: str | None = None
+        try:
+            response = self._call(settings, messages, tools, tool_choice, params, attempts)
+        except ModelError as exc:
+            error = str(exc)
+            raise
+        finally:
+            latency = time.monotonic() - start
+            usage = _usage(response)
+            cost = self.prices[settings.model].cost(usage["prompt_tokens"], usage["completion_tokens"])
+            self.ledger.charge(accounts, prompt_tokens=usage["prompt_tokens"],
+                               completion_tokens=usage["completion_tokens"], usd=cost, seconds=latency,
+                               error=response is None)
+            exchange = recording.Exchange(
+                ts=started_at, role=role, account=accounts[0] if accounts else RUN, accounts=accounts or [RUN],
+                model=settings.model,
+                request={"messages": messages, "tools": tools, "tool_choice": tool_choice, "params": params},
+                response=response, usage=usage, cost_usd=cost, latency_s=round(latency, 6),
+                attempts=attempts[0], error=error if response is None else None)
+            for path in {p for p in (self.record_path, record_to) if p is not None}:
+                recording.append(Path(path), exchange)
+        return response
+
+    def _call(self, settings: ModelSettings, messages: list[dict], tools: list | None, tool_choice: Any,
+              params: dict, attempts: list[int]) -> dict:
+        import tenacity
+
+        litellm = load_litellm()
+        request: dict[str, Any] = {"model": settings.model, "messages": messages, "timeout": settings.timeout,
+                                   "num_retries": 0, "max_retries": 0, "drop_params": True, **params}
+        if tools:
+            request["tools"] = tools
+        if tool_choice is not None:
+            request["tool_choice"] = tool_choice
+        if settings.api_base:
+            request["api_base"] = settings.api_base
+        key = settings.api_key()
+        if key is not None:
+            request["api_key"] = key
+
+        def attempt() -> dict:
+            attempts[0] += 1
+            return normalize(litellm.completion(**request))
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            return backoff_seconds(state.attempt_number, exc, base=settings.retry_base_seconds,
+                                   cap=settings.retry_max_seconds)
+
+        retrying = tenacity.Retrying(stop=tenacity.stop_after_attempt(settings.max_retries + 1),
+                                     retry=tenacity.retry_if_exception(is_retryable), wait=wait, reraise=True)
+        try:
+            return retrying(attempt)
+        except ModelError:
+            raise
+        except Exception as exc:
+            reason = _reason(exc)
+            if is_retryable(exc):
+                raise ModelError(f"model {settings.model} failed after {attempts[0]} attempt(s): {reason}",
+                                 hint="the provider kept failing; check it and resume") from exc
+            raise ModelError(f"model {settings.model} refused the request: {reason}",
+                             hint="not retried: fix the request, the key or the model settings") from exc
+
+
+def normalize(response: Any) -> dict:
+    """A plain OpenAI chat.completion dict from litellm's response; MalformedResponse if unusable."""
+    data = response.model_dump() if hasattr(response, "model_dump") else dict(response)
+    choices = []
+    for i, choice in enumerate(data.get("choices") or []):
+        message = choice.get("message") if isinstance(choice, Mapping) else None
+        if not isinstance(message, Mapping):
+            continue
+        out: dict[str, Any] = {"role": message.get("role") or "assistant", "content": message.get("content")}
+        calls = []
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            calls.append({"id": call.get("id"), "type": "function",
+                          "function": {"name": function.get("name"), "arguments": function.get("arguments") or ""}})
+        if calls:
+            out["tool_calls"] = calls
+        if message.get("reasoning_content"):
+            out["reasoning_content"] = message["reasoning_content"]
+        choices.append({"index": choice.get("index", i), "message": out, "finish_reason": choice.get("finish_reason")})
+    if not choices:
+        raise MalformedResponse(f"response without choices: {str(data)[:200]}")
+    usage = _usage(data)
+    return {"id": data.get("id"), "object": "chat.completion", "created": data.get("created"),
+            "model": data.get("model"), "choices": choices,
+            "usage": {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}}
+
+
+def _usage(response: Mapping[str, Any] | None) -> dict[str, int]:
+    usage = (response or {}).get("usage") or {}
+    return {"prompt_tokens": int(usage.get("prompt_tokens") or 0),
+            "completion_tokens": int(usage.get("completion_tokens") or 0)}
+
+
+def _accounts(account: str | Sequence[str] | None) -> list[str]:
+    if account is None:
+        return []
+    if isinstance(account, str):
+        return [account]
+    return [a for a in account if a]
+
+
+def _reason(exc: BaseException) -> str:
+    status = status_of(exc)
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:300] + "..."
+    return f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "") + f": {text}"
