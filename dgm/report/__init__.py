@@ -1,0 +1,1 @@
+"""Run reports: the lineage tree, per-node panels, progress and cost plots, summary statistics."""
