@@ -1,0 +1,93 @@
+"""recipe_for_release: a real SWE-bench instance's environment recipe from a PyPI release."""
+
+from __future__ import annotations
+
+import shutil
+import shlex
+import tomllib
+from pathlib import Path
+
+from dgm.bench.instances import TaskInstance
+from dgm.bench.pypi.directives import test_directives
+from dgm.bench.pypi.release_map import release_for
+from dgm.bench.pypi.releases import download_sdist, project_for, release_upload_time
+from dgm.bench.pypi.reverse import reverse_patches, unpack
+from dgm.bench.pypi.specs import PY, spec_for, sympy_test_command
+from dgm.bench.pypi.wheels import fetch_resolved, wheel_pins
+from dgm.bench.recipe import EnvRecipe
+from dgm.errors import BenchError
+
+PYTHON_OF_SUITE = {"bookworm": "3.11", "bullseye": "3.9"}
+
+
+def build_requirements(tree: Path) -> list[str]:
+    """The PEP 518 build requirements of the source tree (setuptools and wheel when it has none);
+    installed in the image so that `pip install --no-build-isolation -e .` needs no network."""
+    reqs: list[str] = []
+    pyproject = tree / "pyproject.toml"
+    if pyproject.exists():
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+            reqs = list(data.get("build-system", {}).get("requires", []))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            reqs = []
+    names = {r.split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip().lower() for r in reqs}
+    for default in ("setuptools", "wheel"):
+        if default not in names:
+            reqs.append(default)
+    return reqs
+
+
+def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
+    """Rebuild `instance` from the first release that contains its fix; BenchError with the reason
+    when it cannot be rebuilt."""
+    repo = instance.repo
+    project = project_for(repo)
+    release, chosen_by, context = release_for(
+        instance.instance_id, repo, instance.version, instance.patch, instance.test_patch,
+        override=instance.extra.get("dgm_release"))
+    spec = spec_for(repo, instance.version, release)
+    directives = test_directives(repo, instance.test_patch)
+    if not directives:
+        raise BenchError("the test patch touches no test file to run")
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    source = workdir / "source"
+    if source.exists():
+        shutil.rmtree(source)
+    archive = download_sdist(project, release)
+    unpack(archive, source)
+    reverse_patches(source, instance.patch, instance.test_patch, context=context)
+
+    python = PYTHON_OF_SUITE[spec.suite]
+    wanted = [f"{project}=={release}", *spec.extra, *build_requirements(source)]
+    try:
+        wheels = fetch_resolved(wanted, spec.pins, python)
+    except BenchError:
+        # Old releases may ship no wheel for this Python: resolve the rest, install from source.
+        wanted = wanted[1:]
+        wheels = fetch_resolved(wanted, spec.pins, python)
+    requirements = wheel_pins(wheels)
+
+    prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in spec.build_env.items())
+    install_cmd = (f"{prefix} {PY} -m pip install --no-index --no-deps --no-build-isolation "
+                   f"--no-cache-dir -e .").strip()
+    if repo == "sympy/sympy":
+        test_command = sympy_test_command(directives)
+    else:
+        test_command = f"{spec.test_runner} {' '.join(shlex.quote(d) for d in directives)}"
+    return EnvRecipe(
+        instance_id=instance.instance_id,
+        source_dir=source,
+        suite=spec.suite,
+        wheels_dir=wheels,
+        requirements=requirements,
+        install_cmd=install_cmd,
+        test_command=test_command,
+        log_parser=spec.log_parser,
+        env=dict(spec.env),
+        notes={"release": release, "release_chosen_by": chosen_by, "project": project,
+               "sdist": archive.name, "sdist_uploaded": release_upload_time(project, release),
+               "python": python, "context_lines": context, "test_directives": directives},
+    )

@@ -1,0 +1,131 @@
+"""Per-repository environment specs: Python suite, pinned dependencies, install and test commands.
+
+The pins follow SWE-bench's own per-version specifications (swebench 4.x `MAP_REPO_VERSION_TO_SPECS`,
+no longer shipped in 5.x), adjusted where today's newest packages break an old release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dgm.errors import BenchError
+
+VENV = "/opt/dgm/venv"
+PY = f"{VENV}/bin/python"
+
+# Projects whose test suites need C extensions built from source: the base image has no compiler.
+NEEDS_COMPILER = {"astropy/astropy", "matplotlib/matplotlib", "scikit-learn/scikit-learn"}
+
+PYTEST_RA = f"{PY} -m pytest --no-header -rA --tb=no -p no:cacheprovider"
+PYTEST_RA_OLD = f"{PY} -m pytest -rA"  # pytest < 6 has no --no-header
+
+
+@dataclass
+class RepoSpec:
+    """How one repository at one task version is installed and tested."""
+
+    suite: str                       # Debian suite of the base image (its python3)
+    pins: list[str]                  # constraints: versions to use when a package is needed
+    extra: list[str]                 # packages the tests need beyond the project's own deps
+    test_runner: str                 # command prefix; test directives are appended
+    log_parser: str                  # swebench per-repo parser key
+    env: dict[str, str] = field(default_factory=dict)
+    build_env: dict[str, str] = field(default_factory=dict)  # only for the install command
+    optional_requirement_files: list[str] = field(default_factory=list)  # best effort
+
+
+def _vtuple(version: str) -> tuple[int, ...]:
+    out = []
+    for part in version.split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits) if digits else 0)
+    return tuple(out)
+
+
+UTF8 = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf8"}
+
+_PYTEST_PINS = {
+    "4.4": ["atomicwrites==1.4.1", "attrs==23.1.0", "more-itertools==10.1.0", "pluggy==0.13.1",
+            "py==1.11.0", "six==1.16.0"],
+    "4.5": ["atomicwrites==1.4.1", "attrs==23.1.0", "more-itertools==10.1.0", "pluggy==0.11.0",
+            "py==1.11.0", "six==1.16.0", "wcwidth==0.2.6"],
+    "4.6": ["atomicwrites==1.4.1", "attrs==23.1.0", "more-itertools==10.1.0", "packaging==23.1",
+            "pluggy==0.13.1", "py==1.11.0", "six==1.16.0", "wcwidth==0.2.6"],
+    "5": ["atomicwrites==1.4.1", "attrs==23.1.0", "more-itertools==10.1.0", "packaging==23.1",
+          "pluggy==0.13.1", "py==1.11.0", "wcwidth==0.2.6"],
+    "6": ["attrs==23.1.0", "iniconfig==2.0.0", "more-itertools==10.1.0", "packaging==23.1",
+          "pluggy==0.13.1", "py==1.11.0", "toml==0.10.2"],
+    "7.0": ["attrs==23.1.0", "iniconfig==2.0.0", "packaging==23.1", "pluggy==1.0.0", "py==1.11.0",
+            "tomli==2.0.1"],
+    "7": ["attrs==23.1.0", "iniconfig==2.0.0", "packaging==23.1", "pluggy==1.3.0",
+          "exceptiongroup==1.1.3", "tomli==2.0.1"],
+    "8": ["iniconfig==2.0.0", "packaging==23.1", "pluggy==1.3.0", "exceptiongroup==1.1.3",
+          "tomli==2.0.1"],
+}
+
+_SEABORN_PINS = ["contourpy==1.1.0", "cycler==0.11.0", "fonttools==4.42.1",
+                 "importlib-resources==6.0.1", "kiwisolver==1.4.5", "matplotlib==3.7.2",
+                 "numpy==1.25.2", "packaging==23.1", "pandas==2.0.0", "pillow==10.0.0",
+                 "pyparsing==3.0.9", "python-dateutil==2.8.2", "pytz==2023.3.post1",
+                 "scipy==1.11.2", "six==1.16.0", "tzdata==2023.1", "zipp==3.16.2",
+                 "pytest==7.4.4"]
+
+# Sphinx 3.x/4.x predate Jinja2 3 and the split-out sphinxcontrib packages' own Sphinx pins.
+_SPHINX_OLD_PINS = ["Jinja2==2.11.3", "MarkupSafe==2.0.1", "sphinxcontrib-applehelp==1.0.4",
+                    "sphinxcontrib-devhelp==1.0.2", "sphinxcontrib-qthelp==1.0.3",
+                    "sphinxcontrib-htmlhelp==2.0.1", "sphinxcontrib-serializinghtml==1.1.5",
+                    "sphinxcontrib-jsmath==1.0.1", "alabaster==0.7.11", "docutils==0.17.1",
+                    "Pygments==2.15.1", "pytest==7.4.4", "babel==2.12.1", "snowballstemmer==2.2.0",
+                    "imagesize==1.4.1", "requests==2.31.0", "packaging==23.1"]
+_SPHINX_NEW_PINS = ["Jinja2==3.0.3", "MarkupSafe==2.1.3", "pytest==7.4.4", "docutils==0.20.1"]
+
+
+def spec_for(repo: str, version: str, release: str) -> RepoSpec:
+    """The spec for `repo` at task `version` rebuilt from `release`; BenchError if unsupported."""
+    if repo in NEEDS_COMPILER:
+        raise BenchError(f"{repo}: needs a compiler in the image (C extensions are built from source)")
+    v = _vtuple(version)
+    if repo == "pallets/flask":
+        return RepoSpec("bookworm", ["setuptools==70.0.0", "click==8.1.3", "itsdangerous==2.1.2",
+                                     "Jinja2==3.1.2", "MarkupSafe==2.1.3", "Werkzeug==2.3.7",
+                                     "pytest==7.4.4"],
+                        ["pytest"], PYTEST_RA, "pallets/flask")
+    if repo == "pytest-dev/pytest":
+        key = version if version in _PYTEST_PINS else (
+            "7.0" if version == "7.0" else version.split(".")[0])
+        pins = _PYTEST_PINS.get(key) or _PYTEST_PINS["8"]
+        runner = PYTEST_RA_OLD if v < (6,) else f"{PY} -m pytest -rA"
+        return RepoSpec("bullseye", pins + ["setuptools==68.0.0"], [], runner, "pytest-dev/pytest",
+                        build_env={"SETUPTOOLS_SCM_PRETEND_VERSION": release})
+    if repo == "sympy/sympy":
+        return RepoSpec("bullseye", ["mpmath==1.3.0"], ["mpmath"], "", "sympy/sympy",
+                        env={"SYMPY_USE_CACHE": "no",
+                             "PYTHONWARNINGS": "ignore::UserWarning,ignore::SyntaxWarning"})
+    if repo == "django/django":
+        return RepoSpec("bullseye", ["asgiref==3.7.2", "sqlparse==0.4.4", "pytz==2023.3"], [],
+                        f"{PY} ./tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1",
+                        "django/django", env=dict(UTF8))
+    if repo == "mwaskom/seaborn":
+        return RepoSpec("bullseye", _SEABORN_PINS, ["pytest", "scipy"],
+                        f"{PY} -m pytest --no-header -rA", "mwaskom/seaborn")
+    if repo == "sphinx-doc/sphinx":
+        old = v < (5,)
+        return RepoSpec("bullseye", _SPHINX_OLD_PINS if old else _SPHINX_NEW_PINS,
+                        ["pytest", "html5lib", "filelock"] + (["typed_ast"] if v < (3, 0) else []),
+                        f"{PY} -m pytest -rA", "sphinx-doc/sphinx", env=dict(UTF8))
+    if repo == "psf/requests":
+        return RepoSpec("bullseye", ["pytest==7.4.4"], ["pytest"], PYTEST_RA_OLD, "psf/requests")
+    if repo == "pydata/xarray":
+        return RepoSpec("bullseye", ["numpy==1.23.0", "packaging==23.1", "pandas==1.5.3",
+                                     "pytest==7.4.0", "python-dateutil==2.8.2", "pytz==2023.3",
+                                     "six==1.16.0", "scipy==1.11.1", "setuptools==68.0.0"],
+                        ["pytest", "scipy"], PYTEST_RA, "pydata/xarray")
+    if repo == "pylint-dev/pylint":
+        return RepoSpec("bullseye", ["pytest==7.4.4"], ["pytest"], PYTEST_RA, "pylint-dev/pylint")
+    raise BenchError(f"{repo}: no environment spec for this repository")
+
+
+def sympy_test_command(files: list[str]) -> str:
+    """SWE-bench runs `bin/test -C --verbose FILES`; sdists lack bin/test, so call sympy.test alike."""
+    args = ", ".join(repr(f) for f in files)
+    return f"{PY} -c \"import sys, sympy; sys.exit(not sympy.test({args}, verbose=True))\""
