@@ -7,6 +7,7 @@ import io
 import os
 import shlex
 import tempfile
+import threading
 import time
 import uuid
 import weakref
@@ -96,6 +97,7 @@ class Sandbox:
         self.workdir = workdir
         self.started = time.monotonic()
         self.stopped = False
+        self._lock = threading.RLock()
 
     # ---- lifecycle -------------------------------------------------------------------
     @classmethod
@@ -238,6 +240,10 @@ class Sandbox:
     ) -> ExecResult:
         """Run CMD (a str runs under `bash -lc`) with a timeout that really fires."""
         argv = ["bash", "-lc", cmd] if isinstance(cmd, str) else list(cmd)
+        if (user or AGENT) in (AGENT, "agent", "1000"):
+            # When the command ends, whatever it left running (a daemon, a fork bomb) dies
+            # with it: kill(-1) from the wrapper reaches every agent process but itself.
+            argv = ["sh", "-c", '"$@"; rc=$?; kill -KILL -1 2>/dev/null; exit $rc', "sh", *argv]
         capture = Capture(self.limits.output_bytes)
         code, timed_out, oom, seconds = self._run(argv, capture, timeout=timeout, workdir=workdir,
                                                   env=env, user=user)
@@ -254,6 +260,21 @@ class Sandbox:
         env: Mapping[str, str] | None = None,
         user: str | None = None,
         stdin: bytes | None = None,
+    ) -> tuple[int | None, bool, bool, float]:
+        with self._lock:  # execs are serialized: a finished exec kills all agent processes
+            return self._run_locked(argv, capture, timeout=timeout, workdir=workdir, env=env,
+                                    user=user, stdin=stdin)
+
+    def _run_locked(
+        self,
+        argv: list[str],
+        capture: Capture,
+        *,
+        timeout: float | None,
+        workdir: str | None,
+        env: Mapping[str, str] | None,
+        user: str | None,
+        stdin: bytes | None,
     ) -> tuple[int | None, bool, bool, float]:
         import docker
 
@@ -306,14 +327,20 @@ class Sandbox:
         import docker
 
         api = docker_client().api
-        try:
-            # kill(-1) as USER reaches all of USER's processes, also those that left the
-            # process group or ignore SIGTERM; PID 1 and the root-owned sleep survive it
-            # (a root command's timeout ends the whole sandbox, by design).
-            kid = api.exec_create(self.id, ["kill", "-KILL", "--", "-1"], user=user)["Id"]
-            api.exec_start(kid)
-        except docker.errors.APIError:
-            self.stop()
+        # kill(-1) as USER reaches all of USER's processes, also those that left the
+        # process group or ignore SIGTERM; PID 1 and the root-owned sleep survive it
+        # (a root command's timeout ends the whole sandbox, by design). Under a fork bomb
+        # the kill itself may fail to start; then the container goes.
+        for _ in range(3):
+            try:
+                kid = api.exec_create(self.id, ["kill", "-KILL", "--", "-1"], user=user)["Id"]
+                api.exec_start(kid)
+                if api.exec_inspect(kid).get("ExitCode") in (0, 1):  # 1: nothing left to kill
+                    return
+            except docker.errors.APIError:
+                pass
+            time.sleep(0.2)
+        self.stop()
 
     def _oom_since(self, since: int) -> bool:
         api = docker_client().api
