@@ -28,7 +28,7 @@ class ScriptedModelServer:
             self._responder = Script.from_data(script).reply_for
         self.model_name = model_name
         self.requests: list[dict] = []       # parsed request bodies, in arrival order
-        self.headers: list[dict[str, str]] = []
+        self.headers: list[dict[str, str]] = []   # request headers, lower-case names
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._count = 0
@@ -158,7 +158,7 @@ def _handler_for(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
                 return
             with server._lock:
                 server.requests.append(request)
-                server.headers.append(dict(self.headers.items()))
+                server.headers.append({k.lower(): v for k, v in self.headers.items()})
             serial = server._next_id()
             try:
                 reply = server._responder(request)
