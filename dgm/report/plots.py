@@ -138,7 +138,8 @@ def lineage_figure(view: RunView) -> Any:
         ax.text(p.x, -p.depth, node.id, ha="center", va="center", fontsize=7, zorder=4,
                 color="white" if node.score is not None and node.score < 0.55 else "black")
         if rejected:
-            ax.scatter([p.x + 0.22], [-p.depth + 0.22], marker="x", s=30, c="#d1495b", zorder=5)
+            ax.annotate("x", (p.x, -p.depth), xytext=(9, 7), textcoords="offset points", color="#d1495b",
+                        fontsize=10, fontweight="bold", zorder=5)
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
     fig.colorbar(sm, ax=ax, fraction=0.03, pad=0.02, label="score")
     ax.set_xlim(-0.7, span_x - 0.3)

@@ -1,0 +1,67 @@
+"""The report in a real headless Chromium from file://: the tree renders, clicking a node shows its diff."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dgm.cli import main
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail("the browser test needs Debian's chromium and chromium-driver packages")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_tree_renders_and_a_click_shows_the_diff(run_dir: tuple[Path, dict], browser) -> None:
+    from selenium.webdriver.common.by import By
+
+    run, ids = run_dir
+    out = run / "report.html"
+    assert main(["report", str(run)]) == 0
+    browser.get(out.resolve().as_uri())
+    nodes = browser.find_elements(By.CSS_SELECTOR, "svg.lineage g.node")
+    assert len(nodes) == 7
+    # The circles were laid out and drawn: each has a real box on screen.
+    assert all(n.rect["width"] > 10 and n.rect["height"] > 10 for n in nodes)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.lineage path.edge.best-path")) == 2
+    # The best node's panel is shown first, every other one hidden.
+    visible = [p for p in browser.find_elements(By.CSS_SELECTOR, "article.panel") if p.is_displayed()]
+    assert [p.get_attribute("data-node") for p in visible] == [ids["best"]]
+
+    # Node a carries a diagnosis with <script> and an onerror image: shown as text, never run.
+    browser.find_element(By.CSS_SELECTOR, f'svg.lineage g.node[data-node="{ids["a"]}"]').click()
+    panel = browser.find_element(By.ID, f"panel-{ids['a']}")
+    assert panel.is_displayed()
+    assert not browser.find_element(By.ID, f"panel-{ids['best']}").is_displayed()
+    added = [s.text for s in panel.find_elements(By.CSS_SELECTOR, "pre.diff span.d-add")]
+    assert added == ["+    retry = 3"]
+    assert '<script>document.title="pwned"</script>' in panel.find_element(By.CSS_SELECTOR, "dl.diagnosis").text
+    assert browser.title != "pwned"
+    assert "selected" in browser.find_element(
+        By.CSS_SELECTOR, f'svg.lineage g.node[data-node="{ids["a"]}"]').get_attribute("class")
+
+    # A link in a panel (the parent) navigates to that node's panel.
+    panel.find_element(By.CSS_SELECTOR, f'a.goto[data-goto="0"]').click()
+    assert browser.find_element(By.ID, "panel-0").is_displayed()
+    assert not panel.is_displayed()
+    errors = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
+    assert errors == []
