@@ -1,0 +1,1 @@
+"""The outer loop of the Darwin Gödel Machine: select, diagnose, self-modify, verify, admit."""

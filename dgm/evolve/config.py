@@ -1,0 +1,193 @@
+"""The evolve configuration: one schema of dataclasses whose field docs are also the --help text."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Iterator
+
+ROLES = ("diagnose", "selfmod", "task")
+
+
+def doc(text: str, *, path: bool = False, choices: tuple | None = None) -> dict:
+    """Field metadata: the help line, whether the value is a path, and its allowed values."""
+    return {"help": text, "path": path, "choices": choices}
+
+
+@dataclass
+class RunSection:
+    dir: str = field(default="runs/evolve", metadata=doc(
+        "run directory = archive directory (created; holds archive, artifacts, log)", path=True))
+    resume: bool = field(default=False, metadata=doc(
+        "continue the run in run.dir (same as --resume)"))
+    seed: int = field(default=0, metadata=doc("random seed for parent selection"))
+
+
+@dataclass
+class ModelSection:
+    model: str = field(default="", metadata=doc(
+        "litellm model string, e.g. anthropic/claude-sonnet-4-5 (diagnose/selfmod default to models.task)"))
+    api_base: str = field(default="", metadata=doc("provider base URL (OpenAI-compatible servers, vLLM, Ollama)"))
+    api_key_env: str = field(default="", metadata=doc(
+        "name of the HOST environment variable holding the key (default: the provider's usual one)"))
+    temperature: float | None = field(default=None, metadata=doc("sampling temperature"))
+    max_tokens: int | None = field(default=None, metadata=doc("completion token cap per call"))
+    timeout: float = field(default=120.0, metadata=doc("seconds per model call"))
+    max_retries: int = field(default=5, metadata=doc("retries of a failed model call"))
+    price_in_per_mtok: float | None = field(default=None, metadata=doc(
+        "USD per million input tokens (for models litellm has no price for)"))
+    price_out_per_mtok: float | None = field(default=None, metadata=doc("USD per million output tokens"))
+    tokens_only: bool = field(default=False, metadata=doc("accept a model without a price: count tokens, cost 0"))
+    scripted: str = field(default="", metadata=doc(
+        "JSON model script: the loop serves this role from a local scripted model (offline demo, tests)",
+        path=True))
+
+
+@dataclass
+class ModelsSection:
+    diagnose: ModelSection = field(default_factory=ModelSection, metadata=doc("model that diagnoses a parent"))
+    selfmod: ModelSection = field(default_factory=ModelSection, metadata=doc(
+        "model the parent agent uses while rewriting its own code"))
+    task: ModelSection = field(default_factory=ModelSection, metadata=doc("model agents use to solve tasks"))
+
+
+@dataclass
+class DatasetSection:
+    path: str = field(default="", metadata=doc("SWE-bench-format JSON/JSONL task file", path=True))
+    store: str = field(default="", metadata=doc(
+        "bench store holding built environments (default: $DGM_HOME/bench)", path=True))
+    build: bool = field(default=True, metadata=doc("build and validate missing task environments before starting"))
+    stages: list = field(default_factory=lambda: [10, 50], metadata=doc(
+        "evaluation stages after stage 0: each a task count (taken in file order after the previous "
+        "stages), a list of instance ids, or a file of ids (one per line)"))
+    gate: float = field(default=0.4, metadata=doc("score a stage needs before the next stage runs"))
+    below_gate: str = field(default="reject", metadata=doc(
+        "what happens to a child under the gate", choices=("reject", "admit")))
+    smoke: str = field(default="", metadata=doc(
+        "instance id of the stage-0 smoke task (default: the first task of stage 1)"))
+
+
+@dataclass
+class SelectionSection:
+    strategy: str = field(default="score_child_prop", metadata=doc(
+        "parent selection strategy", choices=("score_child_prop", "score_prop", "best", "random", "hgm_thompson")))
+    params: dict = field(default_factory=dict, metadata=doc("strategy parameters (a table)"))
+
+
+@dataclass
+class EvolveSection:
+    iterations: int = field(default=10, metadata=doc("iterations after the seed's evaluation (iteration 0)"))
+    children_per_iteration: int = field(default=2, metadata=doc("children made per iteration"))
+    workers: int = field(default=2, metadata=doc("parallel workers (self-modifications, task runs)"))
+    diagnose_retries: int = field(default=2, metadata=doc("re-asks after a malformed diagnosis"))
+    seed_agent: str = field(default="", metadata=doc(
+        "agent tree of the root node (default: agents_archive/seed)", path=True))
+    own_tests: str = field(default="cd /testbed && python3 -m pytest -q tests", metadata=doc(
+        "command running a child's own tests in its sandbox"))
+    cache: str = field(default="run", metadata=doc(
+        "result cache scope: run (RUN/cache.sqlite), home ($DGM_HOME/evolve-cache.sqlite) or off",
+        choices=("run", "home", "off")))
+
+
+@dataclass
+class BudgetSection:
+    usd: float = field(default=10.0, metadata=doc("dollar cap for the whole run (0: no cap)"))
+    wall_seconds: float = field(default=0.0, metadata=doc("wall-time cap in seconds (0: no cap)"))
+
+
+@dataclass
+class AgentLimitsSection:
+    max_steps: int = field(default=30, metadata=doc("agent steps (model calls) per run"))
+    max_seconds: float = field(default=900.0, metadata=doc("agent wall seconds per run"))
+    max_usd: float = field(default=1.0, metadata=doc("dollars per agent run"))
+
+
+def _selfmod_limits() -> AgentLimitsSection:
+    return AgentLimitsSection(max_steps=50, max_seconds=1800.0, max_usd=2.0)
+
+
+@dataclass
+class SandboxLimitsSection:
+    memory_mb: int = field(default=2048, metadata=doc("memory per container (MiB)"))
+    cpus: float = field(default=1.0, metadata=doc("CPUs per container"))
+    pids: int = field(default=512, metadata=doc("processes per container"))
+
+
+@dataclass
+class LimitsSection:
+    task: AgentLimitsSection = field(default_factory=AgentLimitsSection, metadata=doc("per task run"))
+    selfmod: AgentLimitsSection = field(default_factory=_selfmod_limits, metadata=doc("per self-modification"))
+    sandbox: SandboxLimitsSection = field(default_factory=SandboxLimitsSection, metadata=doc("per container"))
+
+
+@dataclass
+class EvolveConfig:
+    run: RunSection = field(default_factory=RunSection, metadata=doc("the run"))
+    models: ModelsSection = field(default_factory=ModelsSection, metadata=doc("models per role"))
+    dataset: DatasetSection = field(default_factory=DatasetSection, metadata=doc("tasks and stages"))
+    selection: SelectionSection = field(default_factory=SelectionSection, metadata=doc("parent selection"))
+    evolve: EvolveSection = field(default_factory=EvolveSection, metadata=doc("the loop"))
+    budget: BudgetSection = field(default_factory=BudgetSection, metadata=doc("caps"))
+    limits: LimitsSection = field(default_factory=LimitsSection, metadata=doc("per-run and per-container limits"))
+
+    def model(self, role: str) -> ModelSection:
+        return getattr(self.models, role)
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One leaf of the schema: dotted key, type, default, help, allowed values."""
+
+    key: str
+    type: Any
+    default: Any
+    help: str
+    path: bool
+    choices: tuple | None
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def key_specs(cls: type = EvolveConfig, prefix: str = "", instance: Any = None) -> Iterator[KeySpec]:
+    """Every leaf key of the schema in declaration order (defaults from `instance` when given)."""
+    instance = cls() if instance is None else instance
+    hints = _hints(cls)
+    for f in fields(cls):
+        value = getattr(instance, f.name)
+        key = f"{prefix}{f.name}"
+        if is_dataclass(value):
+            yield from key_specs(type(value), key + ".", value)
+        else:
+            meta = f.metadata
+            yield KeySpec(key, hints[f.name], value, meta.get("help", ""), bool(meta.get("path")),
+                          meta.get("choices"))
+
+
+def type_name(tp: Any) -> str:
+    """A short human name for a field type ("int", "float or none", "list")."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        parts = [type_name(a) for a in typing.get_args(tp)]
+        return " or ".join("none" if p == "NoneType" else p for p in parts)
+    if origin is not None:
+        return origin.__name__
+    return getattr(tp, "__name__", str(tp))
+
+
+def help_text() -> str:
+    """The documentation of every key, generated from the schema so it cannot drift."""
+    lines = ["configuration keys (TOML file sections, or -c KEY=VALUE; values parse as TOML):"]
+    for spec in key_specs():
+        default = "" if spec.default in ("", None) else f" [default: {format_value(spec.default)}]"
+        choices = f" {{{', '.join(spec.choices)}}}" if spec.choices else ""
+        lines.append(f"  {spec.key} ({type_name(spec.type)}){choices}{default}")
+        lines.append(f"      {spec.help}")
+    return "\n".join(lines)
+
+
+def format_value(value: Any) -> str:
+    from dgm.evolve.config_io import toml_value
+
+    return toml_value(value)

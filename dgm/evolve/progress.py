@@ -1,0 +1,112 @@
+"""Progress: a live terminal view when stdout is a terminal, plain lines otherwise; always RUN/log.txt."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+LOG_FILE = "log.txt"
+
+
+@dataclass
+class Status:
+    """What the view shows; the loop fills it in."""
+
+    iteration: int = 0
+    iterations: int = 0
+    phase: str = "starting"
+    admitted: int = 0
+    rejected: int = 0
+    pending: int = 0
+    best_score: float | None = None
+    best_node: str | None = None
+    spent_usd: float = 0.0
+    budget_usd: float | None = None
+    deadline: float | None = None          # time.monotonic() value of the wall-time cap
+    workers: list[tuple[str, str, float]] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class Progress:
+    """Write log lines to RUN/log.txt and show them; a rich Live panel when `live`."""
+
+    def __init__(self, run_dir: Path, *, live: bool | None = None, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.live_enabled = self.stream.isatty() if live is None else live
+        self._file = open(Path(run_dir) / LOG_FILE, "a", encoding="utf-8", buffering=1)
+        self._lock = threading.Lock()
+        self._live: Any = None
+        self._lines: list[str] = []
+        self.status = Status()
+
+    def __enter__(self) -> "Progress":
+        if self.live_enabled:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=Console(file=self.stream), refresh_per_second=2,
+                              transient=False, get_renderable=self._render)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self._live = None
+        self._file.close()
+
+    def log(self, message: str) -> None:
+        """One line to the log file, and to the screen (above the live view, or plain)."""
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        line = f"{stamp} {message}"
+        with self._lock:
+            self._file.write(line + "\n")
+            self._lines = (self._lines + [line])[-8:]
+            if self._live is None:
+                print(line, file=self.stream, flush=True)
+
+    def update(self, **fields: Any) -> None:
+        with self._lock:
+            for key, value in fields.items():
+                setattr(self.status, key, value)
+
+    def summary(self) -> str:
+        """The status as one plain line (also the run's closing line)."""
+        s = self.status
+        best = f"{s.best_score:.3f} (node {s.best_node})" if s.best_score is not None else "-"
+        budget = f"${s.spent_usd:.4f}" + (f" of ${s.budget_usd:.2f}" if s.budget_usd else "")
+        return (f"iteration {s.iteration}/{s.iterations}: {s.admitted} admitted, {s.rejected} rejected, "
+                f"{s.pending} pending; best {best}; spent {budget}{_time_left(s.deadline)}")
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        s = self.status
+        head = Text(f"dgm evolve — {s.phase}\n", style="bold")
+        head.append(self.summary())
+        if s.reasons:
+            head.append("\nrejected: " + ", ".join(f"{k} {v}" for k, v in sorted(s.reasons.items())))
+        table = Table(show_header=True, header_style="bold", expand=False, box=None)
+        table.add_column("worker")
+        table.add_column("doing")
+        table.add_column("for", justify="right")
+        for worker, label, seconds in s.workers:
+            table.add_row(worker, label, f"{seconds:.0f}s")
+        if not s.workers:
+            table.add_row("-", "idle", "")
+        recent = Text("\n".join(self._lines[-5:]), style="dim")
+        return Group(head, table, recent)
+
+
+def _time_left(deadline: float | None) -> str:
+    if deadline is None:
+        return ""
+    left = max(0.0, deadline - time.monotonic())
+    return f"; {left / 60:.1f} min left"
