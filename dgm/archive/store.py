@@ -135,9 +135,11 @@ class Archive:
         with self._writer(blocking=False) as got:
             if not got:
                 return removed  # a writer is mid-add; its ref is not residue
-            rows = {r[0] for r in self.conn.execute("SELECT id FROM nodes")}
+            # Ids are allocated as max + 1, so residue sits above the highest row; a ref
+            # without a row below it is damage for fsck to report, not ours to delete.
+            (max_id,) = self.conn.execute("SELECT max(id) FROM nodes").fetchone()
             for name in self.git.loose_ref_ids():
-                if name.isdigit() and int(name) not in rows:
+                if name.isdigit() and int(name) > (max_id or 0):
                     self.git.ref_path(name).unlink(missing_ok=True)
                     removed.append(name)
             self.git.clean_tmp()
