@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from dgm.errors import ConfigError
+from dgm.errors import BadInput, ConfigError
 from dgm.evolve import config_io
 from dgm.evolve.config import EvolveConfig
 
@@ -95,8 +95,8 @@ def check(config: EvolveConfig, *, check_models: bool = True) -> None:
         return  # selection not installed yet: checked when the loop starts
     try:
         make_selector(config.selection.strategy, **config.selection.params)
-    except TypeError as exc:
-        raise ConfigError(f"selection.params: {exc}", hint=f"parameters of {config.selection.strategy}") from exc
+    except (TypeError, BadInput) as exc:
+        raise ConfigError(f"selection.params: {exc}") from None
 
 
 def write(config: EvolveConfig, run_dir: Path) -> Path:
