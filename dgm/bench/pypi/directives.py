@@ -19,7 +19,7 @@ def patched_files(patch: str) -> list[str]:
     return list(seen)
 
 
-def test_directives(repo: str, test_patch: str) -> list[str]:
+def directives_for(repo: str, test_patch: str) -> list[str]:
     """Arguments for the repository's test runner: test files, or Django test modules."""
     files = [f for f in patched_files(test_patch) if not f.endswith(NON_TEST_EXTS)]
     if repo != "django/django":

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 from dgm.bench.instances import TaskInstance
-from dgm.bench.pypi.directives import test_directives
+from dgm.bench.pypi.directives import directives_for
 from dgm.bench.pypi.release_map import release_for
 from dgm.bench.pypi.releases import download_sdist, project_for, release_upload_time
 from dgm.bench.pypi.reverse import reverse_patches, unpack
@@ -47,7 +47,7 @@ def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
         instance.instance_id, repo, instance.version, instance.patch, instance.test_patch,
         override=instance.extra.get("dgm_release"))
     spec = spec_for(repo, instance.version, release)
-    directives = test_directives(repo, instance.test_patch)
+    directives = directives_for(repo, instance.test_patch)
     if not directives:
         raise BenchError("the test patch touches no test file to run")
 
@@ -61,7 +61,8 @@ def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
     reverse_patches(source, instance.patch, instance.test_patch, context=context)
 
     python = PYTHON_OF_SUITE[spec.suite]
-    wanted = [f"{project}=={release}", *spec.extra, *build_requirements(source)]
+    # pip itself: the suite's venv pip may predate editable installs of pyproject projects.
+    wanted = [f"{project}=={release}", *spec.extra, *build_requirements(source), "pip"]
     try:
         wheels = fetch_resolved(wanted, spec.pins, python)
     except BenchError:

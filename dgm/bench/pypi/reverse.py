@@ -40,7 +40,10 @@ def unpack(archive: Path, dest: Path) -> Path:
                     members.append(m)
                 # "data" refuses links out of the tree, absolute paths and device files,
                 # and drops the archive's owners (git would call the tree "dubious").
-                tf.extractall(staging, members=members, filter="data")
+                try:
+                    tf.extractall(staging, members=members, filter="data")
+                except tarfile.FilterError as exc:
+                    raise BenchError(f"{archive.name}: unsafe member refused ({exc})") from exc
         entries = list(staging.iterdir())
         root = entries[0] if len(entries) == 1 and entries[0].is_dir() else staging
         shutil.move(str(root), str(dest))

@@ -1,0 +1,50 @@
+"""Which tests a real Lite row runs, derived from its test patch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dgm.bench.instances import load_instances
+from dgm.bench.pypi.directives import patched_files, directives_for
+from dgm.bench.pypi.specs import spec_for, sympy_test_command
+from dgm.errors import BenchError
+
+LITE = Path(__file__).resolve().parents[3] / "datasets" / "swebench_lite.jsonl"
+
+
+def _row(instance_id: str):
+    return load_instances(LITE, ids=[instance_id])[0]
+
+
+def test_fixture_files_are_not_run() -> None:
+    inst = _row("pallets__flask-4992")
+    assert patched_files(inst.test_patch) == ["tests/static/config.toml", "tests/test_config.py"]
+    assert directives_for(inst.repo, inst.test_patch) == ["tests/test_config.py"]
+
+
+def test_django_runs_test_modules_not_files() -> None:
+    inst = _row("django__django-12915")
+    assert directives_for(inst.repo, inst.test_patch) == ["asgi.tests", "staticfiles_tests.test_handlers"]
+    assert directives_for("django/django", _row("django__django-15851").test_patch) == [
+        "dbshell.test_postgresql"]
+
+
+def test_sympy_runs_through_sympy_test_with_files() -> None:
+    inst = _row("sympy__sympy-20590")
+    files = directives_for(inst.repo, inst.test_patch)
+    assert files == ["sympy/core/tests/test_basic.py"]
+    cmd = sympy_test_command(files)
+    assert "sympy.test('sympy/core/tests/test_basic.py', verbose=True)" in cmd
+
+
+def test_compiled_projects_are_refused_with_the_reason() -> None:
+    with pytest.raises(BenchError, match="needs a compiler in the image"):
+        spec_for("astropy/astropy", "5.2", "5.3.1")
+    with pytest.raises(BenchError, match="no environment spec"):
+        spec_for("example/unknown", "1.0", "1.0")
+    assert spec_for("pallets/flask", "2.3", "2.3.0").suite == "bookworm"
+    pytest_spec = spec_for("pytest-dev/pytest", "5.4", "5.4.3")
+    assert pytest_spec.suite == "bullseye"
+    assert pytest_spec.build_env == {"SETUPTOOLS_SCM_PRETEND_VERSION": "5.4.3"}
