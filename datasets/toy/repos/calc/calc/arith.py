@@ -1,0 +1,20 @@
+"""Arithmetic on numbers."""
+
+
+def add(a, b):
+    return a + b
+
+
+def subtract(a, b):
+    return a - b
+
+
+def multiply(a, b):
+    return a * b
+
+
+def divide(a, b):
+    """Divide a by b; dividing by zero raises ZeroDivisionError."""
+    if b == 0:
+        raise ZeroDivisionError("division by zero")
+    return a // b
