@@ -43,10 +43,9 @@ def best_node(nodes: Sequence[Any]) -> Any | None:
 
 
 def rejection_reason(status: str) -> str:
-    """"rejected:compile: SyntaxError ..." -> "compile" (the reason's first word)."""
+    """"rejected:compile: SyntaxError ..." -> "compile"; "rejected:below gate" -> "below gate"."""
     reason = status.split(":", 1)[1] if ":" in status else status
-    head = reason.strip().split(":", 1)[0].split()
-    return head[0] if head else "unknown"
+    return reason.split(":", 1)[0].strip() or "unknown"
 
 
 def run_stats(nodes: Sequence[Any], *, calls_cost: float | None = None,

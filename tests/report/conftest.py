@@ -82,7 +82,7 @@ def build_run(run: Path, work: Path) -> dict[str, str]:
                      status="rejected:empty_patches", resolved=[False, False, False, False],
                      diagnosis={"failure": "prints too much"}, task="Print less.")
     ids["e"] = child(ids["c"], "e", SEED.replace('print("hello")', 'print("hello")\n    retry = 5\n    run_tests()'),
-                     iteration=3, status="rejected:stage_gate", resolved=[True, False, False, False],
+                     iteration=3, status="rejected:below gate", resolved=[True, False, False, False],
                      diagnosis={"failure": "retries too few"}, task="Retry five times.")
     ids["f"] = child(ids["c"], "f", SEED.replace('print("hello")', 'print("hello!")\n    retry = 3\n    run_tests()'),
                      iteration=3, status="pending", resolved=[], diagnosis={"failure": "x"}, task="Say hello louder.")
