@@ -60,6 +60,7 @@ class SelfModifyItem:
     limits: AgentBudget
     box: BoxLimits
     account: str
+    out_dir: Path | None = None  # where the engine writes the run's files (trajectory, patch, llm_calls)
 
     def label(self) -> str:
         return f"self-modify parent {self.parent_id} ({self.key})"
@@ -115,6 +116,7 @@ class EvalItem:
     box: BoxLimits
     account: str
     grade: bool = True
+    out_dir: Path | None = None
 
     @property
     def instance_id(self) -> str:

@@ -44,10 +44,10 @@ class Job:
             self._task_result(item, outcome)
         elif isinstance(item, EvalItem):
             records.write_eval(self.artifacts / "smoke" / item.instance_id, outcome)
-            self._charge(outcome.agent.seconds)
+            self._charge(outcome.agent.seconds, outcome.agent.usage)
         elif isinstance(item, CheckItem):
             records.write_check(self.artifacts / "stage0", outcome)
-            self._charge(outcome.seconds)
+            self._charge(outcome.seconds, {})
 
     def _task_result(self, item: EvalItem, outcome: EvalOutcome) -> None:
         if self.loop.cut_by_budget(outcome.agent):
@@ -55,10 +55,10 @@ class Job:
             return
         records.write_eval(self.artifacts / "tasks" / item.instance_id, outcome)
         self.loop.archive.record_result(item.node_id, item.instance_id, outcome.result())
-        self._charge(outcome.agent.seconds + outcome.grade_seconds)
+        self._charge(outcome.agent.seconds + outcome.grade_seconds, outcome.agent.usage)
 
-    def _charge(self, seconds: float) -> None:
-        self.loop.charge_node(self.node_id, seconds)
+    def _charge(self, seconds: float, usage: dict) -> None:
+        self.loop.charge_node(self.node_id, seconds, usage)
 
     @property
     def artifacts(self) -> Path:
@@ -172,10 +172,16 @@ class ChildJob(Job):
         run = records.read_json(self.slot_dir / "selfmod" / "run.json")
         parent_tree = loop.tree_of(self.parent_id)
         if run is None:
+            out_dir = self.slot_dir / "selfmod"
+            if out_dir.exists():
+                import shutil
+
+                shutil.rmtree(out_dir)  # a run cut short before: start clean
             item = SelfModifyItem(self.key, self.parent_id, parent_tree, diagnosis["problem_statement"],
-                                  loop.agent_budget("selfmod"), loop.box(), self.account)
+                                  loop.agent_budget("selfmod"), loop.box(), self.account, out_dir=out_dir)
             (out,) = yield [item]
             if loop.cut_by_budget(out):
+                (out_dir / "run.json").unlink(missing_ok=True)
                 self.halted = "over budget"
                 return False
             records.write_agent(self.slot_dir / "selfmod", out)
@@ -218,7 +224,9 @@ class ChildJob(Job):
             records.write_json(dest / "diagnosis.json", diagnosis)
         records.copy_artifacts(self.slot_dir / "selfmod", dest / "selfmod")
         records.copy_artifacts(self.slot_dir, dest / "slot")
-        loop.charge_node(node.id, 0.0, slot_account=self.account)
+        slot = loop.session.gateway.ledger.usage(self.account)
+        loop.charge_node(node.id, 0.0, {"tokens_in": slot.prompt_tokens, "tokens_out": slot.completion_tokens,
+                                        "cost_usd": slot.usd})
         if status == "pending":
             loop.log(f"node {node.id} created from parent {self.parent_id} (iteration {self.iteration})")
 

@@ -216,6 +216,7 @@ class Evolution:
         outcome = records.restored(data)
         if isinstance(item, EvalItem):
             outcome.cached = True
+            outcome.agent.usage = {}  # this node paid nothing for it
             where = ("tasks" if item.grade else "smoke") + "/" + item.instance_id
         else:
             where = "stage0"
@@ -254,9 +255,17 @@ class Evolution:
         return self._problems
 
     def eval_item(self, node_id: str, tree: Path, instance_id: str, stage: int, *, grade: bool = True) -> EvalItem:
+        where = ("tasks" if grade else "smoke") + "/" + instance_id
+        out_dir = self.archive.artifacts_dir(node_id) / where
+        if out_dir.exists():
+            import shutil
+
+            shutil.rmtree(out_dir)  # leftovers of a run cut short: this run starts clean
+        # One ledger account per agent run: runs of one node proceed in parallel.
         return EvalItem(node_id, tree, self.session.plan.instances[instance_id],
                         self.session.environments[instance_id], stage, self.agent_budget("task"), self.box(),
-                        f"node:{node_id}", grade=grade)
+                        f"node:{node_id}:{'task' if grade else 'smoke'}:{instance_id}", grade=grade,
+                        out_dir=out_dir)
 
     def agent_budget(self, role: str) -> AgentBudget:
         limits = getattr(self.config.limits, role)
@@ -277,18 +286,15 @@ class Evolution:
         """An agent run that did not finish while the run budget is gone was stopped by the budget."""
         return agent.status != "submitted" and self.over_budget()
 
-    def charge_node(self, node_id: str | None, seconds: float, *, slot_account: str | None = None) -> None:
-        """Refresh a node's tokens and dollars from the ledger (its slot's and its own account)."""
+    def charge_node(self, node_id: str | None, seconds: float, usage: dict) -> None:
+        """Add one run's tokens, dollars and seconds to a node's totals (persisted, so resumes add on)."""
         if node_id is None:
             return
-        ledger = self.session.gateway.ledger
         node = self.archive.get(node_id)
-        slot = slot_account or node.meta.get("account") or (
-            f"slot:{node.meta['iteration']}.{node.meta['slot']}" if "iteration" in node.meta else None)
-        usages = [ledger.usage(f"node:{node_id}")] + ([ledger.usage(slot)] if slot else [])
         self.archive.update_node(
-            node_id, tokens_in=sum(u.prompt_tokens for u in usages),
-            tokens_out=sum(u.completion_tokens for u in usages), cost_usd=round(sum(u.usd for u in usages), 6),
+            node_id, tokens_in=node.tokens_in + int(usage.get("tokens_in") or 0),
+            tokens_out=node.tokens_out + int(usage.get("tokens_out") or 0),
+            cost_usd=round(node.cost_usd + float(usage.get("cost_usd") or 0.0), 6),
             wall_seconds=round(node.wall_seconds + seconds, 3))
 
     def count_verdict(self, reason: str) -> None:

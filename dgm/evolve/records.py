@@ -34,8 +34,10 @@ def read_json(path: Path) -> Any:
 
 
 def write_agent(directory: Path, agent: AgentOutcome) -> None:
-    """trajectory.json, patch.diff, agent.log and run.json (status, usage, seconds) of one agent run."""
+    """trajectory.json, patch.diff, agent.log and run.json of one agent run, unless the engine wrote them."""
     directory.mkdir(parents=True, exist_ok=True)
+    if (directory / "run.json").exists() and (directory / "patch.diff").exists():
+        return
     if agent.trajectory is not None:
         write_json(directory / "trajectory.json", agent.trajectory)
     write_text(directory / "patch.diff", agent.patch)

@@ -41,16 +41,9 @@ def run_selfmod(item: SelfModifyItem, context: Any) -> AgentOutcome:
                            max_usd=item.limits.max_usd),
         sandbox_limits=Limits(memory_mb=item.box.memory_mb, cpus=item.box.cpus, pids=item.box.pids,
                               wall_seconds=item.limits.max_seconds + 300),
-        repo_setup=setup, **_role_kw(run_agent, "selfmod"))
+        repo_setup=setup, out_dir=item.out_dir, role="selfmod")
     return AgentOutcome(run.status, run.patch or "", run.trajectory, dict(run.usage or {}), run.log or "",
                         float(run.seconds or 0.0))
-
-
-def _role_kw(fn: Any, role: str) -> dict:
-    """Pass the relay role when run_agent takes one (the model role differs from task runs)."""
-    import inspect
-
-    return {"role": role} if "role" in inspect.signature(fn).parameters else {}
 
 
 _DIFF_HEADER = re.compile(r"^diff --git a/(.+?) b/(.+)$")

@@ -43,7 +43,7 @@ def run_eval(item: EvalItem, context: Any) -> EvalOutcome:
         instance_id=item.instance_id, relay=context.relay, run_id=context.run_id, account=item.account,
         limits=AgentLimits(max_steps=item.limits.max_steps, max_seconds=item.limits.max_seconds,
                            max_usd=item.limits.max_usd),
-        sandbox_limits=box)
+        sandbox_limits=box, out_dir=item.out_dir)
     agent = AgentOutcome(run.status, run.patch or "", run.trajectory, dict(run.usage or {}), run.log or "",
                          float(run.seconds or 0.0))
     outcome = EvalOutcome(item.instance_id, item.stage, agent)
