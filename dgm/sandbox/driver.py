@@ -299,7 +299,7 @@ class Sandbox:
         stream = ExecStream(api, exec_id)
         try:
             if stdin is not None:
-                stream.send_stdin(stdin)
+                stream.send_stdin(stdin, started + limit)
             finished = stream.pump(capture, started + limit)
             timed_out = not finished
             if timed_out:

@@ -84,10 +84,16 @@ class ExecStream:
             raise SandboxError(f"exec start failed: {header.decode(errors='replace')[:300]}")
         self.eof = False
 
-    def send_stdin(self, data: bytes) -> None:
+    def send_stdin(self, data: bytes, deadline: float) -> None:
         """Write DATA to the process's stdin, then close it (half-close the connection)."""
-        self.sock.sendall(data)
-        self.sock.shutdown(socket.SHUT_WR)
+        self.sock.settimeout(max(1.0, deadline - time.monotonic()))
+        try:
+            self.sock.sendall(data)
+            self.sock.shutdown(socket.SHUT_WR)
+        except (socket.timeout, BrokenPipeError, ConnectionResetError) as exc:
+            raise SandboxError(f"sending {len(data)} bytes into the sandbox failed: {exc}") from exc
+        finally:
+            self.sock.settimeout(None)
 
     def pump(self, capture: Capture, deadline: float) -> bool:
         """Read frames into CAPTURE until EOF (True) or DEADLINE (False)."""
