@@ -138,7 +138,7 @@ class Gateway:
         except ModelError:
             raise
         except Exception as exc:
-            reason = _reason(exc)
+            reason = redact(_reason(exc), [key] if key and key != "x" else [])
             if is_retryable(exc):
                 raise ModelError(f"model {settings.model} failed after {attempts[0]} attempt(s): {reason}",
                                  hint="the provider kept failing; check it and resume") from exc
@@ -171,6 +171,14 @@ def normalize(response: Any) -> dict:
     return {"id": data.get("id"), "object": "chat.completion", "created": data.get("created"),
             "model": data.get("model"), "choices": choices,
             "usage": {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}}
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Blank out keys a provider echoed back: error messages reach recordings and sandboxes."""
+    for secret in secrets:
+        if len(secret) >= 8:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _usage(response: Mapping[str, Any] | None) -> dict[str, int]:

@@ -159,3 +159,17 @@ def test_slow_calls_are_served_concurrently(settings_for, short_dir):
     assert {n: r.status for n, r in results.items()} == {"a": 200, "b": 200}
     assert results["a"].body["choices"][0]["message"]["content"] == "answer to a"
     assert sorted(order[:2]) == ["arrived a", "arrived b"]  # both in flight before either answered
+
+
+def test_a_key_echoed_by_the_provider_does_not_reach_the_sandbox(settings_for, short_dir, monkeypatch):
+    secret = "sk-test-echoed-0123456789abcdef"
+    monkeypatch.setenv("DGM_TEST_ECHO_KEY", secret)
+    script = {"sequence": [{"fault": "401", "message": f"Incorrect API key provided: {secret}"}]}
+    with ScriptedModelServer(script) as server:
+        gateway = Gateway({"task": settings_for(server, api_key_env="DGM_TEST_ECHO_KEY")},
+                          record_path=short_dir / "calls.jsonl")
+        with Relay(gateway, short_dir / "relay") as relay:
+            reply = RelayClient(relay.socket_path, relay.issue_token("sandbox:9")).chat(HELLO)
+    assert server.headers[0]["authorization"] == f"Bearer {secret}"
+    assert reply.status == 502 and "Incorrect API key provided: ***" in reply.body["error"]["message"]
+    assert secret not in (short_dir / "calls.jsonl").read_text()
