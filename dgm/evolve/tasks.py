@@ -97,10 +97,7 @@ def environments(config: EvolveConfig, plan: TaskPlan, log: Callable[[str], None
 
 
 def _lookup(store: Any, instance_id: str) -> Any:
-    try:
-        return store.environment(instance_id)
-    except (KeyError, BenchError):
-        return None
+    return store.get(instance_id)
 
 
 def _build(store: Any, instance: Any) -> Any:

@@ -1,0 +1,173 @@
+"""The whole loop, for real: Docker sandboxes, git archive, litellm over HTTP to the scripted model.
+
+The scripted model (configs/offline-demo-script.json) makes four children over two iterations:
+iteration 1 — a harmless prompt change (admitted) and a syntax error (does not compile);
+iteration 2 — a failing test of its own (own tests fail) and another prompt change (admitted).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dgm.archive import Archive
+
+pytestmark = pytest.mark.docker
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "configs" / "offline-demo.toml"
+STAGES = "dataset.stages=[1, 2]"
+
+
+def evolve(run_dir: Path, store: Path, *extra: str, resume: bool = False, **popen) -> subprocess.Popen:
+    args = [sys.executable, "-m", "dgm.evolve"]
+    if resume:
+        args += ["--resume", str(run_dir)]
+    else:
+        args += [str(CONFIG), "-c", f'run.dir="{run_dir}"', "-c", f'dataset.store="{store}"', "-c", STAGES]
+    for item in extra:
+        args += ["-c", item]
+    env = {**os.environ, "LITELLM_OFFLINE_MODE": "true", "HF_HUB_OFFLINE": "1",
+           "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **popen)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 480) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+def run_id(run_dir: Path) -> str:
+    return json.loads((run_dir / "run.json").read_text())["run_id"]
+
+
+def containers_of(rid: str) -> list:
+    import docker
+
+    return docker.from_env().containers.list(all=True, filters={"label": f"dgm.run={rid}"})
+
+
+def fsck_clean(run_dir: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "dgm.archive", "fsck", str(run_dir)], capture_output=True,
+                         text=True, cwd=REPO)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def spent(run_dir: Path) -> tuple[float, float]:
+    """(dollars of every recorded call, the dearest single call)."""
+    costs = [json.loads(line).get("cost_usd") or 0.0
+             for line in (run_dir / "llm_calls.jsonl").read_text().splitlines() if line.strip()]
+    return sum(costs), max(costs, default=0.0)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench-store")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, store: Path) -> Path:
+    run_dir = tmp_path_factory.mktemp("evolve") / "run"
+    finish(evolve(run_dir, store))
+    return run_dir
+
+
+def test_two_iterations_admit_and_reject_with_reasons(demo: Path) -> None:
+    with Archive.open(demo) as archive:
+        nodes = {n.id: n for n in archive.nodes()}
+        root = nodes["0"]
+        assert root.status == "admitted" and root.meta.get("evaluated") and root.score == 1.0
+        assert set(root.stage_scores) == {"1", "2"}
+        by_slot = {(n.meta["iteration"], n.meta["slot"]): n for n in nodes.values() if n.id != "0"}
+        assert sorted(by_slot) == [(1, 1), (1, 2), (2, 1), (2, 2)]
+        good, broken = by_slot[(1, 1)], by_slot[(1, 2)]
+        failing, second = by_slot[(2, 1)], by_slot[(2, 2)]
+        assert good.status == "admitted", good.status
+        assert good.parent_id == "0" and good.generation == 1
+        # lineage in git: the child's commit has the parent's commit as its parent
+        parent_sha = subprocess.run(["git", "--git-dir", str(demo / "archive.git"), "rev-parse",
+                                     f"{good.commit}^"], capture_output=True, text=True).stdout.strip()
+        assert parent_sha == root.commit
+        assert "Read the failing code path fully" in archive.diff("0", good.id)
+        assert good.stage_scores == {"0": 1.0, "1": 1.0, "2": 1.0} and good.score == 1.0
+        assert len(good.results) == 3 and good.diagnosis and good.improvement_task
+        assert good.cost_usd > 0 and good.tokens_in > 0
+        assert broken.status == "rejected:does not compile"
+        assert failing.status == "rejected:own tests fail"
+        assert second.status == "admitted" and second.parent_id in ("0", good.id)
+        art = demo / "artifacts" / good.id
+        for name in ("diagnosis.json", "selfmod/patch.diff", "selfmod/trajectory.json", "stage0/tests.log"):
+            assert (art / name).is_file(), name
+        task_dirs = list((art / "tasks").iterdir())
+        assert len(task_dirs) == 3 and all((d / "eval.log").is_file() for d in task_dirs)
+        assert "SyntaxError" in (demo / "artifacts" / broken.id / "stage0" / "compile.log").read_text()
+    # the malformed first diagnosis was re-asked once
+    answers = json.loads((demo / "iterations" / "1" / "slot-1" / "diagnose-answers.json").read_text())
+    assert answers["attempts"] == 2
+    log = (demo / "log.txt").read_text()
+    assert "run finished" in log and "node 2 rejected: does not compile" in log
+    fsck_clean(demo)
+    assert containers_of(run_id(demo)) == []
+
+
+def test_budget_cap_stops_the_run_at_the_cap(tmp_path: Path, store: Path) -> None:
+    run_dir = tmp_path / "run"
+    out = finish(evolve(run_dir, store, "budget.usd=0.03"))
+    assert "stopped at the budget cap" in out
+    total, dearest = spent(run_dir)
+    assert total >= 0.03
+    assert total <= 0.03 + 2 * dearest  # at most the calls already in flight on the two workers
+    with Archive.open(run_dir) as archive:
+        assert all(n.status != "pending" for n in archive.nodes())
+        assert len(archive.nodes()) < 5  # it did not get through both iterations
+    fsck_clean(run_dir)
+    assert containers_of(run_id(run_dir)) == []
+
+
+def test_sigkill_mid_iteration_then_resume(tmp_path: Path, store: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = evolve(run_dir, store, "evolve.iterations=1", start_new_session=True)
+    deadline = time.monotonic() + 400
+    killed_with: dict[str, str] = {}
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail("the run ended before it could be killed:\n" + proc.stdout.read()[-3000:])
+            log = (run_dir / "log.txt").read_text() if (run_dir / "log.txt").exists() else ""
+            if "created from parent" in log:
+                time.sleep(2)  # into stage 0 of the first child
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("no child was created in time")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    with Archive.open(run_dir) as archive:
+        killed_with = {n.id: n.status for n in archive.nodes()}
+    assert any(s == "pending" for s in killed_with.values()), killed_with
+    finish(evolve(run_dir, store, resume=True))
+    with Archive.open(run_dir) as archive:
+        nodes = archive.nodes()
+        after = {n.id: n.status for n in nodes}
+        slots = [(n.meta.get("iteration"), n.meta.get("slot")) for n in nodes if n.id != "0"]
+    assert sorted(slots) == [(1, 1), (1, 2)]  # nothing duplicated
+    for node_id, status in killed_with.items():
+        if status == "admitted":
+            assert after[node_id] == "admitted"  # nothing admitted was lost
+    assert "pending" not in after.values()
+    assert after[[n.id for n in nodes if n.meta.get("slot") == 1][0]] == "admitted"
+    assert "resuming run" in (run_dir / "log.txt").read_text()
+    fsck_clean(run_dir)
+    assert containers_of(run_id(run_dir)) == []
