@@ -6,7 +6,6 @@ Candidates are the admitted nodes that have a score (the root included).
 
 from __future__ import annotations
 
-import math
 import random
 from typing import TYPE_CHECKING, Mapping, Protocol, Sequence
 
@@ -14,6 +13,8 @@ from dgm.archive.node import Node
 from dgm.errors import ArchiveError, BadInput
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from dgm.archive import Archive
 
 
@@ -39,39 +40,52 @@ def _checked(nodes: Sequence[Node], k: int) -> list[Node]:
     return pool
 
 
-def _sigmoid(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
 class _Weighted:
     """A strategy that draws k parents with replacement, p_i ∝ weight_i."""
 
     name = ""
 
-    def weights(self, pool: list[Node], n_children: Mapping[str, int]) -> list[float]:
+    def weights(self, pool: list[Node], n_children: Mapping[str, int]) -> "np.ndarray":
         raise NotImplementedError
 
     def probabilities(self, nodes: Sequence[Node], n_children: Mapping[str, int]) -> dict[str, float]:
         """node id -> probability of being drawn in one draw (candidates only)."""
         pool = candidates(nodes)
+        if not pool:
+            return {}
         w = self.weights(pool, n_children)
-        total = sum(w)
+        total = float(w.sum())
         if total <= 0:  # e.g. every score is 0 under score_prop: fall back to uniform
             return {n.id: 1.0 / len(pool) for n in pool}
-        return {n.id: wi / total for n, wi in zip(pool, w)}
+        return {n.id: float(wi) / total for n, wi in zip(pool, w)}
 
     def select(self, nodes: Sequence[Node], n_children: Mapping[str, int], k: int,
                rng: random.Random) -> list[str]:
         pool = _checked(nodes, k)
         if not k:
             return []
-        w = self.weights(pool, n_children)
-        if sum(w) <= 0:
-            w = [1.0] * len(pool)
-        return [n.id for n in rng.choices(pool, weights=w, k=k)]
+        import numpy as np
+
+        cum = np.cumsum(self.weights(pool, n_children))
+        if cum[-1] <= 0:
+            cum = np.arange(1, len(pool) + 1, dtype=float)
+        # The same inverse-CDF draw as random.choices, vectorised over the candidates.
+        u = np.array([rng.random() for _ in range(k)]) * cum[-1]
+        picks = np.minimum(np.searchsorted(cum, u, side="right"), len(pool) - 1)
+        return [pool[i].id for i in picks]
+
+
+def _scores(pool: list[Node]) -> "np.ndarray":
+    import numpy as np
+
+    return np.array([n.score for n in pool], dtype=float)
+
+
+def _child_counts(pool: list[Node], n_children: Mapping[str, int]) -> "np.ndarray":
+    import numpy as np
+
+    get = n_children.get
+    return np.array([get(n.id, 0) for n in pool], dtype=float)
 
 
 class ScoreChildProp(_Weighted):
@@ -80,12 +94,15 @@ class ScoreChildProp(_Weighted):
     name = "score_child_prop"
 
     def __init__(self, lam: float = 10.0, alpha0: float = 0.5) -> None:
-        self.lam = lam
-        self.alpha0 = alpha0
+        self.lam = float(lam)
+        self.alpha0 = float(alpha0)
 
-    def weights(self, pool: list[Node], n_children: Mapping[str, int]) -> list[float]:
-        lam, a0 = self.lam, self.alpha0
-        return [_sigmoid(lam * (n.score - a0)) / (1 + n_children.get(n.id, 0)) for n in pool]
+    def weights(self, pool: list[Node], n_children: Mapping[str, int]) -> "np.ndarray":
+        import numpy as np
+
+        with np.errstate(over="ignore"):  # exp overflow -> sigmoid 0, which is right
+            sig = 1.0 / (1.0 + np.exp(-self.lam * (_scores(pool) - self.alpha0)))
+        return sig / (1.0 + _child_counts(pool, n_children))
 
 
 class ScoreProp(_Weighted):
@@ -93,8 +110,8 @@ class ScoreProp(_Weighted):
 
     name = "score_prop"
 
-    def weights(self, pool: list[Node], n_children: Mapping[str, int]) -> list[float]:
-        return [n.score for n in pool]
+    def weights(self, pool: list[Node], n_children: Mapping[str, int]) -> "np.ndarray":
+        return _scores(pool)
 
 
 class Random(_Weighted):
@@ -102,8 +119,15 @@ class Random(_Weighted):
 
     name = "random"
 
-    def weights(self, pool: list[Node], n_children: Mapping[str, int]) -> list[float]:
-        return [1.0] * len(pool)
+    def weights(self, pool: list[Node], n_children: Mapping[str, int]) -> "np.ndarray":
+        import numpy as np
+
+        return np.ones(len(pool))
+
+    def select(self, nodes: Sequence[Node], n_children: Mapping[str, int], k: int,
+               rng: random.Random) -> list[str]:
+        pool = _checked(nodes, k)
+        return [pool[rng.randrange(len(pool))].id for _ in range(k)]
 
 
 class Best:
@@ -111,33 +135,71 @@ class Best:
 
     name = "best"
 
-    def ranking(self, nodes: Sequence[Node], n_children: Mapping[str, int]) -> list[str]:
+    def ranking(self, nodes: Sequence[Node], n_children: Mapping[str, int],
+                limit: int | None = None) -> list[str]:
+        """Candidate ids best first (only the first `limit` when given)."""
+        import numpy as np
+
         pool = candidates(nodes)
-        pool.sort(key=lambda n: (-n.score, n_children.get(n.id, 0), int(n.id)))
-        return [n.id for n in pool]
+        if not pool:
+            return []
+        scores, kids = _scores(pool), _child_counts(pool, n_children)
+
+        def key(i: int) -> tuple:
+            return (-scores[i], kids[i], int(pool[i].id))
+
+        if limit is None or limit >= len(pool):
+            return [pool[i].id for i in sorted(range(len(pool)), key=key)]
+        # Order by (score, children) in C; only the prefix up to the end of the limit-th
+        # element's tie group needs the exact key with the id.
+        order = np.lexsort((kids, -scores))
+        last = order[limit - 1]
+        rest = order[limit:]
+        same = (scores[rest] == scores[last]) & (kids[rest] == kids[last])
+        end = limit + (len(rest) if same.all() else int(np.argmin(same)))
+        return [pool[i].id for i in sorted(order[:end].tolist(), key=key)[:limit]]
 
     def select(self, nodes: Sequence[Node], n_children: Mapping[str, int], k: int,
                rng: random.Random) -> list[str]:
-        _checked(nodes, k)
-        order = self.ranking(nodes, n_children)
+        pool = _checked(nodes, k)
+        if not k:
+            return []
+        order = self.ranking(nodes, n_children, limit=min(k, len(pool)))
         return [order[i % len(order)] for i in range(k)]
+
+
+def _clade_arrays(nodes: Sequence[Node]) -> tuple["np.ndarray", "np.ndarray", "np.ndarray"]:
+    """Per node (in list order): clade successes, clade failures, and whether it is a candidate."""
+    import numpy as np
+
+    index = {n.id: i for i, n in enumerate(nodes)}
+    parent = np.array([index.get(n.parent_id, -1) for n in nodes], dtype=np.int64)
+    gen = np.array([n.generation for n in nodes], dtype=np.int64)
+    admitted = np.array([n.status == "admitted" for n in nodes], dtype=bool)
+    evaluated = np.array([len(n.results) for n in nodes], dtype=np.int64)
+    scores = np.array([n.score for n in nodes], dtype=float)  # None -> nan
+    evaluated[~admitted] = 0
+    # The archive keeps score = resolved / evaluated, so counts come from two numbers;
+    # a node with results but no score (hand-built) is counted from its results.
+    resolved = np.rint(np.nan_to_num(scores) * evaluated).astype(np.int64)
+    for i in np.flatnonzero(np.isnan(scores) & (evaluated > 0)):
+        resolved[i] = sum(1 for r in nodes[i].results.values() if r.get("resolved"))
+    succ, fail = resolved, evaluated - resolved
+    # Deepest level first, so each node's totals are complete before they flow to its parent:
+    # one vectorised step per generation instead of a Python step per node.
+    order = np.argsort(-gen, kind="stable")
+    cuts = np.flatnonzero(np.diff(gen[order])) + 1
+    for idx in np.split(order, cuts):
+        idx = idx[parent[idx] >= 0]
+        np.add.at(succ, parent[idx], succ[idx])
+        np.add.at(fail, parent[idx], fail[idx])
+    return succ, fail, admitted & ~np.isnan(scores)
 
 
 def clade_counts(nodes: Sequence[Node]) -> dict[str, tuple[int, int]]:
     """node id -> (resolved, unresolved) task results summed over its subtree of admitted nodes."""
-    by_id = {n.id: n for n in nodes}
-    succ = {n.id: 0 for n in nodes}
-    fail = {n.id: 0 for n in nodes}
-    # Deepest first, so each node's totals are complete before they flow to its parent.
-    for n in sorted(nodes, key=lambda n: n.generation, reverse=True):
-        if n.status == "admitted":
-            r = n.resolved_count
-            succ[n.id] += r
-            fail[n.id] += n.evaluated_count - r
-        if n.parent_id in by_id:
-            succ[n.parent_id] += succ[n.id]
-            fail[n.parent_id] += fail[n.id]
-    return {i: (succ[i], fail[i]) for i in succ}
+    succ, fail, _ = _clade_arrays(nodes)
+    return {n.id: (int(succ[i]), int(fail[i])) for i, n in enumerate(nodes)}
 
 
 class HgmThompson:
@@ -147,17 +209,16 @@ class HgmThompson:
 
     def select(self, nodes: Sequence[Node], n_children: Mapping[str, int], k: int,
                rng: random.Random) -> list[str]:
-        pool = _checked(nodes, k)
+        import numpy as np
+
+        _checked(nodes, k)
         if not k:
             return []
-        import numpy as np  # vectorised Beta draws keep 100k-node selection fast
-
-        counts = clade_counts(nodes)
-        a = np.array([1 + counts[n.id][0] for n in pool], dtype=float)
-        b = np.array([1 + counts[n.id][1] for n in pool], dtype=float)
-        gen = np.random.default_rng(rng.getrandbits(64))
-        draws = gen.beta(a, b, size=(k, len(pool)))
-        return [pool[i].id for i in draws.argmax(axis=1)]
+        succ, fail, eligible = _clade_arrays(nodes)
+        cand = np.flatnonzero(eligible)
+        gen_rng = np.random.default_rng(rng.getrandbits(64))
+        draws = gen_rng.beta(1.0 + succ[cand], 1.0 + fail[cand], size=(k, len(cand)))
+        return [nodes[cand[i]].id for i in draws.argmax(axis=1)]
 
 
 SELECTORS: dict[str, type] = {

@@ -78,6 +78,9 @@ def test_best_breaks_ties_by_fewer_children_then_id() -> None:
     nodes = [node("0", 0.5), node("10", 0.8), node("2", 0.8), node("9", 0.8), node("3", 0.6)]
     ranking = Best().ranking(nodes, {"2": 1, "9": 0, "10": 0})
     assert ranking == ["9", "10", "2", "3", "0"]  # 9 before 10: numeric ids
+    assert Best().select(nodes, {"2": 1, "9": 0, "10": 0}, 2, random.Random(0)) == ["9", "10"]
+    assert Best().select(nodes, {"9": 1}, 1, random.Random(0)) == ["2"]
+    assert Best().select(nodes, {}, 0, random.Random(0)) == []
 
 
 def test_score_prop() -> None:
