@@ -1,0 +1,137 @@
+"""Grading: a test run judged by swebench's own log parsers and `get_eval_report`."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from dgm.bench.instances import TaskInstance
+from dgm.bench.patches import drop_test_changes
+from dgm.bench.store import TaskEnvironment
+from dgm.errors import BenchError
+
+
+@dataclass
+class EvalResult:
+    """The verdict on one patch; `report` is the official harness's report.json content."""
+
+    instance_id: str
+    resolved: bool
+    patch_applied: bool
+    empty_patch: bool
+    tests_status: dict  # {"FAIL_TO_PASS": {"success": [...], "failure": [...]}, "PASS_TO_PASS": {...}, ...}
+    report: dict  # {instance_id: {"patch_is_None", "patch_exists", "patch_successfully_applied", "resolved", ...}}
+    log: str
+    seconds: float
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def parser_key(name: str, repo: str = "") -> str:
+    """swebench PARSER_REGISTRY key for a repo name ("pallets/flask") or a parser name ("pytest")."""
+    import importlib
+
+    from swebench.harness.log_parsers import PARSER_REGISTRY
+
+    by_repo: dict = {}
+    for lang in ("python", "javascript", "java", "go", "rust", "c", "php", "ruby"):
+        try:
+            module = importlib.import_module(f"swebench.harness.log_parsers.{lang}")
+        except ImportError:
+            continue
+        for attr in dir(module):
+            if attr.startswith("MAP_REPO_TO_PARSER"):
+                by_repo.update(getattr(module, attr))
+    for candidate in (name, repo):
+        if candidate in by_repo:
+            fn = by_repo[candidate]
+            for key, value in PARSER_REGISTRY.items():
+                if value is fn:
+                    return key
+    for candidate in (name, f"parse_log_{name}"):
+        if candidate in PARSER_REGISTRY:
+            return candidate
+    raise BenchError(f"no swebench log parser named {name!r}",
+                     hint="use a repo in swebench's per-repo map or a parser such as 'pytest'")
+
+
+def test_spec(instance: TaskInstance, env: TaskEnvironment):
+    """swebench's TestSpec, built here: 5.x make_test_spec needs fields Lite rows lack."""
+    from swebench.types import TestSpec
+
+    return TestSpec(
+        instance_id=instance.instance_id, image=env.image,
+        eval_script_list=[f"cd {env.repo_dir}", env.test_command],
+        repo=instance.repo, version=instance.version,
+        FAIL_TO_PASS=list(instance.FAIL_TO_PASS), PASS_TO_PASS=list(instance.PASS_TO_PASS),
+        log_parser=parser_key(env.log_parser, instance.repo), eval_type="pass_and_fail",
+    )
+
+
+def judge(instance: TaskInstance, env: TaskEnvironment, model_patch: str | None, log: str,
+          *, model_name: str = "dgm") -> dict:
+    """The official report for a framed log: swebench's get_eval_report decides."""
+    from swebench.harness.grading import get_eval_report
+
+    prediction = {"instance_id": instance.instance_id, "model_name_or_path": model_name,
+                  "model_patch": model_patch}
+    with tempfile.NamedTemporaryFile("w", suffix=".log", encoding="utf-8") as f:
+        f.write(log)
+        f.flush()
+        return get_eval_report(test_spec(instance, env), prediction, f.name, include_tests_status=True)
+
+
+def status_map(instance: TaskInstance, env: TaskEnvironment, log: str) -> tuple[dict[str, str], bool]:
+    """swebench's per-test status map of a framed log, and whether any results were found."""
+    from swebench.harness.grading import get_logs_eval
+
+    with tempfile.NamedTemporaryFile("w", suffix=".log", encoding="utf-8") as f:
+        f.write(log)
+        f.flush()
+        return get_logs_eval(test_spec(instance, env), f.name)
+
+
+def empty_report(instance_id: str) -> dict:
+    """The report of an empty patch: nothing to apply, nothing run (as the harness skips it)."""
+    return {instance_id: {"patch_is_None": False, "patch_exists": False,
+                          "patch_successfully_applied": False, "resolved": False}}
+
+
+def grade(instance: TaskInstance, env: TaskEnvironment, model_patch: str, *, run_id: str,
+          limits=None, model_name: str = "dgm") -> EvalResult:
+    """Grade MODEL_PATCH in a fresh sandbox; a patch that does not apply is a result, not an error."""
+    from dgm.bench.testrun import run_tests
+
+    if env.log_parser:
+        parser_key(env.log_parser, instance.repo)  # a bad parser name fails before any sandbox
+    if not (model_patch or "").strip():
+        return EvalResult(instance.instance_id, False, False, True, {}, empty_report(instance.instance_id),
+                          "", 0.0, "empty patch")
+    if not drop_test_changes(model_patch, instance.test_patch).strip():
+        return EvalResult(instance.instance_id, False, False, True, {}, empty_report(instance.instance_id),
+                          "", 0.0, "the patch only edits test files")
+    started = time.monotonic()
+    run = run_tests(instance, env, model_patch, run_id=run_id, limits=limits)
+    report = judge(instance, env, model_patch, run.log, model_name=model_name)
+    row = report[instance.instance_id]
+    return EvalResult(
+        instance_id=instance.instance_id, resolved=bool(row.get("resolved")),
+        patch_applied=run.patch_applied, empty_patch=False,
+        tests_status=row.get("tests_status", {}), report=report, log=run.log,
+        seconds=time.monotonic() - started, error=run.error,
+    )
+
+
+def write_result(result: EvalResult, out_dir: Path, model_patch: str) -> Path:
+    """The harness's per-instance files: report.json, test_output.txt, patch.diff."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(result.report, indent=4) + "\n")
+    (out_dir / "test_output.txt").write_text(result.log)
+    (out_dir / "patch.diff").write_text(model_patch or "")
+    return out_dir / "report.json"

@@ -1,0 +1,137 @@
+"""BenchStore: a directory with manifest.json (built and validated instances) and build logs."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from dgm.errors import BadInput, BenchError
+
+MANIFEST_FORMAT = "dgm-bench-manifest-1"
+
+
+@dataclass
+class TaskEnvironment:
+    """A built instance (one manifest row); only status "validated" is used for evaluation."""
+
+    instance_id: str
+    image: str
+    repo_dir: str = "/testbed"
+    test_command: str = ""  # shell, runs in repo_dir; grading frames its log
+    log_parser: str = "pytest"  # swebench repo key or parser name
+    status: str = "built"  # "validated" | "failed:<reason>" | "built"
+    repo: str = ""
+    detail: str = ""  # why it failed, naming tests
+    notes: dict = field(default_factory=dict)  # recipe provenance, timings
+    updated_at: str = ""
+
+    @property
+    def validated(self) -> bool:
+        return self.status == "validated"
+
+    @property
+    def reason(self) -> str:
+        """The failure reason ("" unless status is failed:<reason>)."""
+        return self.status.split(":", 1)[1] if self.status.startswith("failed:") else ""
+
+    @classmethod
+    def from_row(cls, row: dict) -> "TaskEnvironment":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in row.items() if k in known})
+
+
+def default_store_dir() -> Path:
+    from dgm.home import dgm_home
+
+    return dgm_home() / "bench"
+
+
+class BenchStore:
+    """Manifest rows by instance id; writes are atomic and serialized across threads and processes."""
+
+    _thread_lock = threading.Lock()
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path else default_store_dir()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.manifest_path = self.path / "manifest.json"
+
+    # ---- reading -----------------------------------------------------------------------
+    def _read(self) -> dict[str, dict]:
+        if not self.manifest_path.is_file():
+            return {}
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise BenchError(f"{self.manifest_path} is not valid JSON ({exc.msg})",
+                             hint="rebuild with `dgm bench build`") from None
+        if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+            raise BenchError(f"{self.manifest_path} is not a dgm bench manifest")
+        return dict(data.get("instances", {}))
+
+    def environments(self, status: str | None = None) -> list[TaskEnvironment]:
+        """All rows, sorted by id; `status` filters ("validated", or "failed" for any failure)."""
+        rows = [TaskEnvironment.from_row(r) for _, r in sorted(self._read().items())]
+        if status:
+            rows = [r for r in rows if r.status == status or r.status.startswith(status + ":")]
+        return rows
+
+    def environment(self, instance_id: str) -> TaskEnvironment:
+        """The manifest row of one instance (BadInput if it was never built here)."""
+        row = self._read().get(instance_id)
+        if row is None:
+            raise BadInput(f"instance {instance_id} is not in {self.manifest_path}",
+                           hint="build it first: dgm bench build --dataset FILE --instance " + instance_id)
+        return TaskEnvironment.from_row(row)
+
+    def get(self, instance_id: str) -> TaskEnvironment | None:
+        row = self._read().get(instance_id)
+        return TaskEnvironment.from_row(row) if row else None
+
+    # ---- writing -----------------------------------------------------------------------
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._thread_lock:
+            fd = os.open(self.path / ".manifest.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+    def put(self, env: TaskEnvironment) -> None:
+        """Insert or replace one row (read-modify-write under the lock, atomic rename)."""
+        env.updated_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with self._locked():
+            rows = self._read()
+            rows[env.instance_id] = asdict(env)
+            payload = {"format": MANIFEST_FORMAT, "instances": dict(sorted(rows.items()))}
+            fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".manifest.", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(payload, out, indent=1, sort_keys=False)
+                out.write("\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.manifest_path)
+
+    # ---- per-instance files ------------------------------------------------------------
+    def log_dir(self, instance_id: str) -> Path:
+        """logs/<id>/: build.log, before.log, gold.log."""
+        path = self.path / "logs" / instance_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def work_dir(self, instance_id: str) -> Path:
+        """work/<id>/: scratch space a recipe may use on the host (sources, downloads)."""
+        path = self.path / "work" / instance_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
