@@ -10,12 +10,13 @@ _HEADER = re.compile(r'^diff --git (?:"?a/)(.*?)"? (?:"?b/)(.*?)"?$')
 
 
 def is_test_path(path: str) -> bool:
-    """True for files graders own: tests/ (test/, testing/) dirs, test_*.py, *_test.py, conftest.py."""
+    """True for files graders own: tests/ (test/, testing/) dirs, test_*.py, *_test.py, conftest.py,
+    tests.py, runtests.py (the same rule as dgm.bench's grading)."""
     parts = PurePosixPath(path).parts
     if not parts:
         return False
     name = parts[-1]
-    return (any(p in TEST_DIRS for p in parts[:-1]) or name == "conftest.py"
+    return (any(p in TEST_DIRS for p in parts[:-1]) or name in ("conftest.py", "tests.py", "runtests.py")
             or (name.startswith("test_") and name.endswith(".py")) or name.endswith("_test.py"))
 
 

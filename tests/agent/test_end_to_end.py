@@ -94,3 +94,29 @@ def test_step_limit_is_a_limit_status(agent_image, run_id, scripted_relay):
     assert run.status == "limit" and run.exit_code == 3, (run.reason, run.log)
     assert "max_steps" in run.reason and len(run.trajectory["steps"]) == 3
     assert run.patch == "" and run.usage["calls"] == 3
+
+
+def test_trying_an_agent_by_hand_with_a_script_file(agent_image, tmp_path, capsys):
+    import subprocess
+
+    from dgm.agent.__main__ import main
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "calc.py").write_text(CALC)
+    (repo / "test_calc.py").write_text(TEST)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run(git + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-qm", "base"], check=True)
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"sequence": [
+        {"tool_calls": [{"name": "editor", "arguments": {"command": "str_replace", "path": "calc.py",
+                                                          "old_str": "a - b", "new_str": "a + b"}}]},
+        {"tool_calls": [{"name": "submit", "arguments": {}}]}]}))
+    code = main(["run", "--repo", str(repo), "--problem", PROBLEM, "--script", str(script),
+                 "--out", str(tmp_path / "out"), "--image", agent_image])
+    printed = capsys.readouterr().out
+    assert code == 0 and "status: submitted" in printed, printed
+    assert "+    return a + b" in (tmp_path / "out" / "patch.diff").read_text()
+    assert (repo / "calc.py").read_text() == CALC  # the host repository is never touched
