@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -68,32 +69,68 @@ def clade_stats(g: "networkx.DiGraph", node_id: str) -> dict[str, Any]:
 
 # ---- exports ----------------------------------------------------------------------------
 def to_json(g: "networkx.DiGraph") -> str:
+    """networkx node-link JSON (read back with networkx.node_link_graph)."""
     import networkx as nx
 
-    return json.dumps(nx.node_link_data(g), indent=1, sort_keys=True)
+    return json.dumps(nx.node_link_data(g), sort_keys=True)
 
 
-def to_graphml(g: "networkx.DiGraph") -> str:
-    """GraphML: dicts and lists become JSON strings, None is dropped (GraphML has no null)."""
-    import networkx as nx
-
-    flat = nx.DiGraph()
-    for node_id, attrs in g.nodes(data=True):
-        flat.add_node(node_id, **{k: _graphml_value(v) for k, v in attrs.items() if v is not None})
-    flat.add_edges_from(g.edges())
-    return "\n".join(nx.generate_graphml(flat)) + "\n"
+GRAPHML_TYPES = {bool: "boolean", int: "long", float: "double", str: "string"}
+# Characters XML 1.0 cannot carry at all; diagnoses and task text may contain them.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def _graphml_value(v: Any) -> Any:
     if isinstance(v, (dict, list, tuple)):
         return json.dumps(v, sort_keys=True)
-    if isinstance(v, bool) or isinstance(v, str):
-        return v
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        return v
-    return str(v)
+    return v if isinstance(v, (bool, int, float, str)) else str(v)
+
+
+def _xml_text(v: Any) -> str:
+    if v is True or v is False:
+        return "true" if v else "false"
+    if not isinstance(v, str):
+        return repr(v)
+    if _XML_ILLEGAL.search(v):
+        v = _XML_ILLEGAL.sub("", v)
+    return v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def to_graphml(g: "networkx.DiGraph") -> str:
+    """GraphML: dicts and lists become JSON strings, None is dropped (GraphML has no null).
+
+    Written directly rather than through networkx's ElementTree writer, which is several
+    times slower on large archives; networkx.read_graphml reads it back.
+    """
+    rows = []
+    kinds: dict[str, str] = {}
+    for node_id, attrs in g.nodes(data=True):
+        data = {k: _graphml_value(v) for k, v in attrs.items() if v is not None}
+        for k, v in data.items():
+            kind = GRAPHML_TYPES[type(v)]
+            seen = kinds.get(k)
+            if seen is None or seen == kind:
+                kinds[k] = kind
+            elif {seen, kind} == {"long", "double"}:
+                kinds[k] = "double"
+            else:
+                kinds[k] = "string"
+        rows.append((node_id, data))
+    keys = {name: f"d{i}" for i, name in enumerate(kinds)}
+    out = ["<?xml version='1.0' encoding='utf-8'?>",
+           '<graphml xmlns="http://graphml.graphdrawing.org/xmlns" '
+           'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+           'xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns '
+           'http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">']
+    out += [f'  <key id="{keys[k]}" for="node" attr.name="{_xml_text(k)}" attr.type="{t}" />'
+            for k, t in kinds.items()]
+    out.append('  <graph edgedefault="directed">')
+    for node_id, data in rows:
+        cells = "".join(f'<data key="{keys[k]}">{_xml_text(v)}</data>' for k, v in data.items())
+        out.append(f'    <node id="{_xml_text(node_id)}">{cells}</node>')
+    out += [f'    <edge source="{_xml_text(a)}" target="{_xml_text(b)}" />' for a, b in g.edges()]
+    out += ["  </graph>", "</graphml>"]
+    return "\n".join(out) + "\n"
 
 
 def _dot_quote(v: Any) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from dgm.errors import BadInput
@@ -71,5 +71,8 @@ class Node:
         return len(self.results)
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as plain JSON-able data."""
-        return asdict(self)
+        """The record as plain JSON-able data (nested dicts are shared, not copied)."""
+        return {name: getattr(self, name) for name in FIELD_NAMES}
+
+
+FIELD_NAMES = tuple(f.name for f in fields(Node))

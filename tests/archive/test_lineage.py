@@ -58,6 +58,7 @@ def test_json_export_round_trips(family: Archive, tmp_path: Path) -> None:
 
 
 def test_graphml_parses_with_networkx(family: Archive, tmp_path: Path) -> None:
+    family.update_node("2", improvement_task='use <tags> & "quotes"\x01', cost_usd=1, tokens_in=7)
     g = family.graph()
     back = nx.read_graphml(lineage.export(g, "graphml", tmp_path / "g.graphml"))
     assert set(back.edges) == set(g.edges)
@@ -66,6 +67,9 @@ def test_graphml_parses_with_networkx(family: Archive, tmp_path: Path) -> None:
     assert "score" not in back.nodes["1"]  # None dropped
     assert "parent_id" not in back.nodes["0"]
     assert back.nodes["3"]["improvement_task"] == "retry\non failure"
+    assert back.nodes["2"]["improvement_task"] == 'use <tags> & "quotes"'  # XML-illegal char dropped
+    assert back.nodes["2"]["cost_usd"] == 1.0 and back.nodes["2"]["tokens_in"] == 7
+    assert back.nodes["0"]["generation"] == 0
 
 
 def test_dot_parses_with_pydot(family: Archive, tmp_path: Path) -> None:
