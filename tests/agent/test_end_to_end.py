@@ -120,3 +120,23 @@ def test_trying_an_agent_by_hand_with_a_script_file(agent_image, tmp_path, capsy
     assert code == 0 and "status: submitted" in printed, printed
     assert "+    return a + b" in (tmp_path / "out" / "patch.diff").read_text()
     assert (repo / "calc.py").read_text() == CALC  # the host repository is never touched
+
+
+def test_seed_runs_on_python_3_9(run_id, scripted_relay):
+    """Some task images are Debian bullseye: the seed must work on its Python 3.9."""
+    from dgm.sandbox import ensure_base_image
+
+    image = ensure_base_image("bullseye")
+    check = "python3 -c 'import sys; from calc import add; assert add(2, 3) == 5; print(sys.version[:4])'"
+    relay, _ = scripted_relay([
+        tool("editor", command="view", path="calc.py", view_range=[1, 2]),
+        tool("editor", command="str_replace", path="calc.py", old_str="a - b", new_str="a + b"),
+        tool("bash", command=check),
+        tool("submit", summary="fixed on 3.9"),
+    ])
+    run = run_agent(SEED_TREE, image=image, problem_statement=PROBLEM, instance_id="toy__calc-39",
+                    relay=relay, run_id=run_id, account="task:toy__calc-39",
+                    limits=AgentLimits(max_steps=10, max_seconds=120), repo_setup=setup_repo)
+    assert run.status == "submitted", (run.reason, run.notes, run.log)
+    assert run.trajectory["steps"][2]["outputs"][0].startswith("3.9")
+    assert "+    return a + b" in run.patch

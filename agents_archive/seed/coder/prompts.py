@@ -17,10 +17,10 @@ How to work:
 4. Run the relevant tests and your reproduction again; fix what fails.
 5. Call submit with a one-sentence summary.
 
-Rules: do not ask questions, nobody will answer; work until done. Changes to test files
-are discarded before grading, so the fix must be in the source code. Commands have no
-stdin and a time limit: never start an editor, a pager or a server in the foreground.
-Keep outputs short (use head, grep -n, view ranges)."""
+Rules: do not ask questions, nobody will answer; work until done. Hidden tests judge the
+result and edits to existing test files may be discarded, so the fix belongs in the
+source code. Commands have no stdin and a time limit: never start an editor, a pager or
+a server in the foreground. Keep outputs short (use head, grep -n, view ranges)."""
 
 TASK = """<issue>
 {problem_statement}

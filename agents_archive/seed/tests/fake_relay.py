@@ -73,7 +73,8 @@ class FakeRelay:
             daemon_threads = True
 
         self.server = Server(self.socket_path, Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
         self.thread.start()
 
     def answer(self, path: str, auth: str, body: bytes):
