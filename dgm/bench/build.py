@@ -37,6 +37,7 @@ def build_instance(instance: TaskInstance, store: BenchStore, *, run_id: str,
     log = _BuildLog(logs / "build.log")
     started = time.monotonic()
     env = TaskEnvironment(instance.instance_id, image="", repo=instance.repo)
+    store.save_instance(instance)
     try:
         recipe = recipe_for(instance, store.work_dir(instance.instance_id))
     except DgmError as exc:

@@ -127,11 +127,19 @@ def grade(instance: TaskInstance, env: TaskEnvironment, model_patch: str, *, run
     )
 
 
-def write_result(result: EvalResult, out_dir: Path, model_patch: str) -> Path:
-    """The harness's per-instance files: report.json, test_output.txt, patch.diff."""
+def write_result(result: EvalResult, out_dir: Path, model_patch: str) -> Path | None:
+    """The harness's per-instance files: patch.diff, test_output.txt, and report.json.
+
+    Like the official harness, report.json exists only when the tests ran: an empty patch
+    or one that does not apply leaves none, so swebench's run report counts it the same way.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(result.report, indent=4) + "\n")
-    (out_dir / "test_output.txt").write_text(result.log)
     (out_dir / "patch.diff").write_text(model_patch or "")
+    if result.empty_patch:
+        return None
+    (out_dir / "test_output.txt").write_text(result.log)
+    if not result.patch_applied or result.error:
+        return None
+    (out_dir / "report.json").write_text(json.dumps(result.report, indent=4) + "\n")
     return out_dir / "report.json"

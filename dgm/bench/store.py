@@ -11,9 +11,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from dgm.errors import BadInput, BenchError
+
+if TYPE_CHECKING:
+    from dgm.bench.instances import TaskInstance
 
 MANIFEST_FORMAT = "dgm-bench-manifest-1"
 
@@ -129,6 +132,27 @@ class BenchStore:
         path = self.path / "logs" / instance_id
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def save_instance(self, instance: "TaskInstance") -> None:
+        """Keep the dataset row next to the manifest, so validate and grade need no dataset file."""
+        row = instance.to_row()
+        if instance.source_file:
+            row["_dgm_file"] = str(instance.source_file)
+        path = self.path / "instances" / f"{instance.instance_id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(row, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    def instance(self, instance_id: str) -> "TaskInstance":
+        """The dataset row saved when the instance was built."""
+        from dgm.bench.instances import instance_from_row
+
+        path = self.path / "instances" / f"{instance_id}.json"
+        if not path.is_file():
+            raise BadInput(f"instance {instance_id} has no saved row in {self.path}",
+                           hint="pass --dataset FILE, or build it with `dgm bench build`")
+        return instance_from_row(json.loads(path.read_text(encoding="utf-8")), str(path))
 
     def work_dir(self, instance_id: str) -> Path:
         """work/<id>/: scratch space a recipe may use on the host (sources, downloads)."""
