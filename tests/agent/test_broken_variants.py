@@ -16,6 +16,8 @@ VARIANTS = {
     "prints_megabytes": ("import sys\nfor _ in range(40):\n    sys.stdout.write('x' * 1_000_000)\n", "crashed"),
     "writes_garbage": ("import os\nos.makedirs('/io/out', exist_ok=True)\n"
                        "open('/io/out/trajectory.json', 'w').write('{not json')\n", "crashed"),
+    "eats_memory": ("blocks = []\nwhile True:\n    blocks.append(bytearray(50_000_000))\n", "killed"),
+    "breaks_git": ("import shutil\nshutil.rmtree('/testbed/.git')\nraise SystemExit(1)\n", "crashed"),
 }
 
 
@@ -32,9 +34,12 @@ def test_broken_variant_is_a_recorded_failure(variant, agent_image, run_id, scri
     (tree / "agent.py").write_text(source)
     relay, _ = scripted_relay([tool("submit")])
     out = tmp_path / "out"
+    from dgm.sandbox import Limits
+
     run = run_agent(tree, image=agent_image, problem_statement="anything", instance_id=f"broken__{variant}",
                     relay=relay, run_id=run_id, account=f"task:{variant}",
-                    limits=AgentLimits(max_steps=5, max_seconds=3), repo_setup=setup_repo, out_dir=out)
+                    limits=AgentLimits(max_steps=5, max_seconds=3), repo_setup=setup_repo, out_dir=out,
+                    sandbox_limits=Limits(memory_mb=256, wall_seconds=120))
     assert run.status == expected, (run.reason, run.notes, run.log[-500:])
     assert run.trajectory is None and run.patch == ""
     assert len(run.log) <= 300_000
@@ -48,3 +53,7 @@ def test_broken_variant_is_a_recorded_failure(variant, agent_image, run_id, scri
         assert "characters of agent output omitted" in run.log
     if variant == "writes_garbage":
         assert any("trajectory.json is not JSON" in n for n in run.notes)
+    if variant == "eats_memory":
+        assert "out of memory" in run.reason
+    if variant == "breaks_git":
+        assert any(n.startswith("no patch") for n in run.notes)
