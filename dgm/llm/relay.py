@@ -17,6 +17,8 @@ from dgm.llm.gateway import PASS_THROUGH, Gateway
 
 SOCKET_NAME = "relay.sock"
 MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_CONNECTIONS = 256
+REFUSE_SECONDS = 2.0
 DISCARD_LIMIT = 64 * 1024 * 1024  # refused bodies up to this size are drained; bigger ones cut the connection
 # sun_path is 108 bytes on Linux, including the terminating NUL
 MAX_SOCKET_PATH = 107
@@ -41,7 +43,8 @@ class Grant:
 class Relay:
     """A thread-per-request HTTP server on socket_dir/relay.sock; mount socket_dir at /run/dgm."""
 
-    def __init__(self, gateway: Gateway, socket_dir: Path, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, gateway: Gateway, socket_dir: Path, *, max_body_bytes: int = MAX_BODY_BYTES,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.gateway = gateway
         self.socket_dir = Path(socket_dir)
         self.socket_path = self.socket_dir / SOCKET_NAME
@@ -49,6 +52,7 @@ class Relay:
             raise ModelError(f"relay socket path {self.socket_path} is longer than {MAX_SOCKET_PATH} bytes",
                              hint="use a shorter socket directory, e.g. under /tmp")
         self.max_body_bytes = max_body_bytes
+        self.max_connections = max_connections
         self._grants: dict[str, Grant] = {}
         self._revoked: set[str] = set()
         self._lock = threading.Lock()
@@ -91,7 +95,15 @@ class Relay:
         os.chmod(self.socket_dir, 0o755)
         if self.socket_path.exists() or self.socket_path.is_symlink():
             self.socket_path.unlink()  # a stale socket from a crashed run
-        self._server = _UnixHTTPServer(str(self.socket_path), _handler_for(self))
+        server = _UnixHTTPServer(str(self.socket_path), _handler_for(self), bind_and_activate=False)
+        server.max_connections = self.max_connections
+        try:
+            server.server_bind()
+            server.server_activate()
+        except BaseException:
+            server.server_close()
+            raise
+        self._server = server
         os.chmod(self.socket_path, 0o666)  # the sandbox user (uid 1000) must connect; the token is the guard
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="dgm-relay", daemon=True)
@@ -120,8 +132,39 @@ class Relay:
 
 
 class _UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
+    """A thread per connection, at most `max_connections` at once: a sandbox cannot exhaust the host."""
+
     daemon_threads = True          # a hung call must not block shutdown
     block_on_close = False
+    max_connections = MAX_CONNECTIONS
+
+    def server_activate(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        super().server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            threading.Thread(target=self._refuse, args=(request,), daemon=True).start()
+            return
+        super().process_request(request, client_address)
+
+    def _refuse(self, request: Any) -> None:
+        """Answer 503 after reading what the client sends at once, so it sees the answer, not a reset."""
+        body = json.dumps(error_body(503, "relay busy: too many open connections", "overloaded")).encode()
+        try:
+            request.settimeout(REFUSE_SECONDS)
+            request.recv(1 << 16)
+            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                            b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 def error_body(status: int, message: str, kind: str) -> dict:
@@ -132,7 +175,7 @@ def error_body(status: int, message: str, kind: str) -> dict:
 def _handler_for(relay: Relay) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        timeout = 120  # a client that stops sending mid-request does not hold a thread forever
+        timeout = 60  # an idle or stalled client does not hold a thread (and a connection slot) forever
 
         def address_string(self) -> str:
             return "unix"  # unix sockets have no peer address
@@ -227,6 +270,9 @@ def _handler_for(relay: Relay) -> type[BaseHTTPRequestHandler]:
             messages = request.get("messages") if isinstance(request, dict) else None
             if not isinstance(messages, list) or not messages:
                 self._fail(400, "request needs a non-empty 'messages' list", "invalid_request_error")
+                return
+            if request.get("stream"):
+                self._fail(400, "streaming is not supported by the relay: send stream=false", "invalid_request_error")
                 return
             params = {k: request[k] for k in RELAY_PARAMS if request.get(k) is not None}
             try:

@@ -197,3 +197,24 @@ def _handler_for(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
                 self._error(500, f"unknown scripted fault {fault!r}")
 
     return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m dgm.llm.scripted SCRIPT.json`: serve a script until interrupted (try an agent offline)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m dgm.llm.scripted", description=main.__doc__)
+    parser.add_argument("script", type=Path, help="JSON model script (rules or sequence), see docs/llm.md")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    args = parser.parse_args(argv)
+    with ScriptedModelServer.from_file(args.script, port=args.port) as server:
+        print(f"serving {args.script} at {server.url} (model openai/<any>, api key x); Ctrl-C stops", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

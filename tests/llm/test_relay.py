@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import stat
 import threading
 from pathlib import Path
@@ -173,3 +174,29 @@ def test_a_key_echoed_by_the_provider_does_not_reach_the_sandbox(settings_for, s
     assert server.headers[0]["authorization"] == f"Bearer {secret}"
     assert reply.status == 502 and "Incorrect API key provided: ***" in reply.body["error"]["message"]
     assert secret not in (short_dir / "calls.jsonl").read_text()
+
+
+def test_streaming_is_refused_clearly(relay):
+    reply = RelayClient(relay.socket_path, relay.issue_token("sandbox:10")).chat(HELLO, stream=True)
+    assert reply.status == 400 and "streaming is not supported" in reply.body["error"]["message"]
+
+
+def test_open_connections_are_capped(server, settings_for, short_dir):
+    with Relay(Gateway({"task": settings_for(server)}), short_dir / "relay", max_connections=2) as relay:
+        client = RelayClient(relay.socket_path, relay.issue_token("sandbox:11"))
+        idle = []
+        for _ in range(2):  # connections that never send a request hold their slots
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(relay.socket_path))
+            idle.append(sock)
+        reply = client.chat(HELLO)
+        assert reply.status == 503 and "too many open connections" in reply.body["error"]["message"]
+        for sock in idle:
+            sock.close()
+        statuses = []
+        for _ in range(50):  # the slots come back as the idle handlers see the close
+            statuses.append(client.chat(HELLO).status)
+            if statuses[-1] == 200:
+                break
+            threading.Event().wait(0.05)
+        assert statuses[-1] == 200, statuses
