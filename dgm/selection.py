@@ -185,14 +185,22 @@ def _clade_arrays(nodes: Sequence[Node]) -> tuple["np.ndarray", "np.ndarray", "n
     for i in np.flatnonzero(np.isnan(scores) & (evaluated > 0)):
         resolved[i] = sum(1 for r in nodes[i].results.values() if r.get("resolved"))
     succ, fail = resolved, evaluated - resolved
-    # Deepest level first, so each node's totals are complete before they flow to its parent:
-    # one vectorised step per generation instead of a Python step per node.
+    # Deepest level first, so each node's totals are complete before they flow to its parent.
     order = np.argsort(-gen, kind="stable")
     cuts = np.flatnonzero(np.diff(gen[order])) + 1
-    for idx in np.split(order, cuts):
-        idx = idx[parent[idx] >= 0]
-        np.add.at(succ, parent[idx], succ[idx])
-        np.add.at(fail, parent[idx], fail[idx])
+    if len(cuts) < 64:  # few generations: one vectorised step per generation
+        for idx in np.split(order, cuts):
+            idx = idx[parent[idx] >= 0]
+            np.add.at(succ, parent[idx], succ[idx])
+            np.add.at(fail, parent[idx], fail[idx])
+    else:  # deep lineages: one plain-list step per node beats thousands of numpy calls
+        up, s_list, f_list = parent.tolist(), succ.tolist(), fail.tolist()
+        for i in order.tolist():
+            p = up[i]
+            if p >= 0:
+                s_list[p] += s_list[i]
+                f_list[p] += f_list[i]
+        succ, fail = np.array(s_list, dtype=np.int64), np.array(f_list, dtype=np.int64)
     return succ, fail, admitted & ~np.isnan(scores)
 
 

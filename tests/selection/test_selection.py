@@ -186,3 +186,39 @@ def test_select_parents_on_a_real_archive(tmp_path: Path) -> None:
         assert set(probs) == {"0", "1", "2"}
         assert probs["2"] == pytest.approx(2 * probs["1"])  # same score, 0 vs 1 child
         assert select_parents(archive, Best(), 2, random.Random(0)) == ["2", "1"]
+
+
+def test_clade_counts_agree_on_deep_and_shallow_lineages() -> None:
+    """The per-generation and per-node accumulation paths give the same sums."""
+    rng = random.Random(3)
+    nodes = [node("0", 0.5, results={"a": {"resolved": True}, "b": {"resolved": False}})]
+    for i in range(1, 400):
+        parent = nodes[rng.randrange(max(0, i - 3), i)]
+        results = {f"t{j}": {"resolved": rng.random() < 0.5} for j in range(rng.randrange(4))}
+        status = rng.choice(["admitted", "admitted", "pending"])
+        nodes.append(node(str(i), None if not results else
+                          sum(r["resolved"] for r in results.values()) / len(results),
+                          status=status, parent=parent.id, generation=parent.generation + 1,
+                          results=results))
+    assert max(n.generation for n in nodes) > 64  # the deep path
+
+    def brute(members: list[Node], nid: str) -> tuple[int, int]:
+        by_id = {n.id: n for n in members}
+        s = f = 0
+        for n in members:
+            cur = n
+            while cur is not None and cur.id != nid:
+                cur = by_id.get(cur.parent_id)
+            if cur is not None and n.status == "admitted":
+                s += n.resolved_count
+                f += n.evaluated_count - n.resolved_count
+        return s, f
+
+    counts = clade_counts(nodes)
+    for n in nodes[::7]:
+        assert counts[n.id] == brute(nodes, n.id)
+    shallow = nodes[:40]  # fewer than 64 generations: the vectorised path
+    assert max(n.generation for n in shallow) < 64
+    shallow_counts = clade_counts(shallow)
+    for n in shallow:
+        assert shallow_counts[n.id] == brute(shallow, n.id)
