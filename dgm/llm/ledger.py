@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
 from dgm.errors import BudgetExceeded
+from dgm.llm.recording import iter_lines
 
 RUN = "run"
 
@@ -92,16 +92,10 @@ class Ledger:
 
     def load_recording(self, path: Path) -> int:
         """Add the totals recorded in an llm_calls.jsonl (a resumed run); returns the calls read."""
-        count = 0
-        try:
-            lines = Path(path).read_text().splitlines()
-        except FileNotFoundError:
+        if not Path(path).exists():
             return 0
-        for line in lines:
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line after a crash
+        count = 0
+        for entry in iter_lines(path):
             usage = entry.get("usage") or {}
             self.charge(entry.get("accounts") or [entry.get("account") or RUN],
                         prompt_tokens=int(usage.get("prompt_tokens") or 0),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 CALLS_FILE = "llm_calls.jsonl"
 
@@ -34,24 +35,35 @@ class Exchange:
 
 
 def append(path: Path, exchange: Exchange) -> None:
-    """Append one line under a per-file lock, in a single write, so lines never interleave."""
+    """Append one line under a per-file lock with O_APPEND writes, so lines never interleave."""
     path = Path(path)
-    line = json.dumps(asdict(exchange), default=str, ensure_ascii=False) + "\n"
+    data = (json.dumps(asdict(exchange), default=str, ensure_ascii=False) + "\n").encode("utf-8")
     with _lock_for(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(line)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
 
 
 def read(path: Path) -> list[dict[str, Any]]:
     """Every complete line of a recording (a torn last line after a crash is skipped)."""
-    out = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
+    return list(iter_lines(path))
+
+
+def iter_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """Stream a recording line by line: run recordings grow to hundreds of megabytes."""
+    with Path(path).open(encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict):
+                yield entry
 
 
 def _lock_for(path: Path) -> threading.Lock:

@@ -172,6 +172,21 @@ def error_body(status: int, message: str, kind: str) -> dict:
     return {"error": {"message": message, "type": kind, "code": status}}
 
 
+def request_problem(request: Any) -> str | None:
+    """Why a chat request is unusable, in words a sandboxed agent can act on; None if it is fine."""
+    if not isinstance(request, dict):
+        return "request body must be a JSON object"
+    messages = request.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "request needs a non-empty 'messages' list"
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            return f"messages[{i}] must be an object with a 'role'"
+    if request.get("tools") is not None and not isinstance(request["tools"], list):
+        return "'tools' must be a list"
+    return None
+
+
 def _handler_for(relay: Relay) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -267,10 +282,11 @@ def _handler_for(relay: Relay) -> type[BaseHTTPRequestHandler]:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 self._fail(400, "request body is not JSON", "invalid_request_error")
                 return
-            messages = request.get("messages") if isinstance(request, dict) else None
-            if not isinstance(messages, list) or not messages:
-                self._fail(400, "request needs a non-empty 'messages' list", "invalid_request_error")
+            problem = request_problem(request)
+            if problem:
+                self._fail(400, problem, "invalid_request_error")
                 return
+            messages = request["messages"]
             if request.get("stream"):
                 self._fail(400, "streaming is not supported by the relay: send stream=false", "invalid_request_error")
                 return

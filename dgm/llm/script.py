@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from dgm.errors import BadInput
+from dgm.llm.recording import iter_lines
 
 Reply = dict[str, Any]
 
@@ -109,14 +110,10 @@ def from_recording(path: Path, *, account: str | None = None) -> Script:
     """A sequence script serving the recorded responses of `account` (or all) in recorded order."""
     responses: list[Reply] = []
     try:
-        lines = Path(path).read_text().splitlines()
+        entries = list(iter_lines(path))
     except OSError as exc:
         raise BadInput(f"cannot read model recording {path}: {exc}") from exc
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a torn last line after a crash
+    for entry in entries:
         if account is not None and account not in (entry.get("accounts") or [entry.get("account")]):
             continue
         if entry.get("response"):

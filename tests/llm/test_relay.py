@@ -84,6 +84,9 @@ def test_oversized_and_malformed_bodies(relay, server):
     reply = client.request("POST", "/v1/chat/completions", b"{not json")
     assert reply.status == 400 and "not JSON" in reply.body["error"]["message"]
     assert client.request("POST", "/v1/chat/completions", {"messages": []}).status == 400
+    reply = client.request("POST", "/v1/chat/completions", {"messages": ["hello"]})
+    assert reply.status == 400 and "messages[0]" in reply.body["error"]["message"]
+    assert client.request("POST", "/v1/chat/completions", {"messages": HELLO, "tools": "all"}).status == 400
     assert client.request("POST", "/v1/elsewhere", {"messages": HELLO}).status == 404
     assert server.requests == []
 
