@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -44,6 +45,9 @@ class Archive:
         self.path = Path(path)
         self.git = git
         self.conn = conn
+        # One connection serves every thread of the writer process (the evolve loop's
+        # workers record results concurrently); its transactions must not interleave.
+        self._lock = threading.RLock()
 
     # ---- opening --------------------------------------------------------------------
     @classmethod
@@ -118,6 +122,9 @@ class Archive:
     # ---- writer lock and recovery -----------------------------------------------------
     @contextmanager
     def _writer(self, blocking: bool = True) -> Iterator[bool]:
+        if not self._lock.acquire(blocking=blocking):
+            yield False
+            return
         fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
@@ -128,6 +135,7 @@ class Archive:
             yield True
         finally:
             os.close(fd)  # closing releases the lock, as does the death of the process
+            self._lock.release()
 
     def recover(self) -> list[str]:
         """Remove refs left by adds that died before their row; return what was removed."""
@@ -224,13 +232,14 @@ class Archive:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     # ---- reads ----------------------------------------------------------------------------
     def _int_id(self, node_id: str) -> int:
@@ -241,7 +250,8 @@ class Archive:
         return int(text)
 
     def get(self, node_id: str) -> Node:
-        nodes = index.select_nodes(self.conn, "WHERE id=?", (self._int_id(node_id),))
+        with self._lock:
+            nodes = index.select_nodes(self.conn, "WHERE id=?", (self._int_id(node_id),))
         if not nodes:
             raise UnknownNode(f"unknown node {node_id!r} in {self.path}",
                               hint=f"list nodes with `dgm archive list {self.path}`")
@@ -249,27 +259,31 @@ class Archive:
 
     def nodes(self, status: str | None = None) -> list[Node]:
         """All nodes in id order; `status` filters ("rejected" matches every rejected:<reason>)."""
-        if status is None:
-            return index.select_nodes(self.conn)
-        if status == "rejected":
-            return index.select_nodes(self.conn, "WHERE status LIKE 'rejected:%'")
-        return index.select_nodes(self.conn, "WHERE status=?", (status,))
+        with self._lock:
+            if status is None:
+                return index.select_nodes(self.conn)
+            if status == "rejected":
+                return index.select_nodes(self.conn, "WHERE status LIKE 'rejected:%'")
+            return index.select_nodes(self.conn, "WHERE status=?", (status,))
 
     def children(self, node_id: str) -> list[Node]:
         self.get(node_id)
-        return index.select_nodes(self.conn, "WHERE parent_id=?", (int(node_id),))
+        with self._lock:
+            return index.select_nodes(self.conn, "WHERE parent_id=?", (int(node_id),))
 
     def children_counts(self) -> dict[str, int]:
         """node id -> number of its children (every status), for every node."""
-        counts = {str(r[0]): 0 for r in self.conn.execute("SELECT id FROM nodes")}
-        for parent, n in self.conn.execute(
-            "SELECT parent_id, count(*) FROM nodes WHERE parent_id IS NOT NULL GROUP BY parent_id"
-        ):
-            counts[str(parent)] = n
+        with self._lock:
+            counts = {str(r[0]): 0 for r in self.conn.execute("SELECT id FROM nodes")}
+            for parent, n in self.conn.execute(
+                "SELECT parent_id, count(*) FROM nodes WHERE parent_id IS NOT NULL GROUP BY parent_id"
+            ):
+                counts[str(parent)] = n
         return counts
 
     def __len__(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
+        with self._lock:
+            return self.conn.execute("SELECT count(*) FROM nodes").fetchone()[0]
 
     def checkout(self, node_id: str, dest: Path) -> Path:
         """Write the node's agent tree into `dest` (new or empty directory)."""
@@ -295,7 +309,8 @@ class Archive:
 
     @property
     def meta(self) -> dict:
-        row = self.conn.execute("SELECT value FROM archive_meta WHERE key='meta'").fetchone()
+        with self._lock:
+            row = self.conn.execute("SELECT value FROM archive_meta WHERE key='meta'").fetchone()
         return json.loads(row[0]) if row else {}
 
     def __repr__(self) -> str:

@@ -187,3 +187,23 @@ def test_recover_removes_ref_without_row(archive: Archive, make_tree) -> None:
     reopened = Archive.open(archive.path)
     assert not (archive.path / "archive.git" / "refs" / "dgm" / "nodes" / "2").exists()
     assert reopened.add_node("0", make_tree(2)).id == "2"
+
+
+def test_threads_share_one_archive(archive: Archive, make_tree) -> None:
+    """The loop's workers record results and add nodes from several threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    node = archive.add_node("0", make_tree(1), status="admitted")
+    trees = [make_tree(10 + i) for i in range(8)]
+
+    def work(i: int) -> str:
+        for j in range(25):
+            archive.record_result(node.id, f"t{i}-{j}", {"resolved": j % 2 == 0})
+        return archive.add_node(node.id, trees[i]).id
+
+    with ThreadPoolExecutor(4) as pool:
+        added = list(pool.map(work, range(8)))
+    assert sorted(added, key=int) == [str(i) for i in range(2, 10)]
+    got = archive.get(node.id)
+    assert len(got.results) == 200 and got.score == pytest.approx(13 / 25)
+    assert [c.id for c in archive.children(node.id)] == sorted(added, key=int)
