@@ -151,3 +151,19 @@ def test_help_lists_the_verbs(capsys) -> None:
     out = capsys.readouterr().out
     for verb in ("init", "add", "list", "show", "diff", "lineage", "fsck"):
         assert verb in out
+
+
+def test_lineage_html_goes_through_the_report_module(run: Path, tmp_path: Path, capsys) -> None:
+    pytest.importorskip("dgm.report.lineage")
+    out = tmp_path / "lineage.html"
+    assert main(["archive", "lineage", str(run), "--format", "html", "-o", str(out)]) == 0
+    assert out.is_file() and out.stat().st_size > 0
+    assert "wrote html lineage" in capsys.readouterr().out
+
+
+def test_lineage_html_without_report_module_says_so(run: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "dgm.report.lineage", None)  # as if not installed
+    assert main(["archive", "lineage", str(run), "--format", "png"]) == 1
+    err = capsys.readouterr().err
+    assert "report module" in err and err.count("\n") == 1
+    assert not (run / "lineage.png").exists()
