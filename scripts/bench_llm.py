@@ -25,7 +25,7 @@ for key, value in {"LITELLM_OFFLINE_MODE": "true", "HF_HUB_OFFLINE": "1", "LITEL
     os.environ.setdefault(key, value)
 
 from dgm.llm import Gateway, ModelSettings, Relay, RelayClient, ScriptedModelServer  # noqa: E402
-from dgm.llm.gateway import load_litellm  # noqa: E402
+from dgm.llm.backend import load_litellm  # noqa: E402
 
 MESSAGES = [{"role": "system", "content": "You are a coding agent."},
             {"role": "user", "content": "Fix the failing test in calc.py. " * 20}]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from dgm.errors import ModelError
 from dgm.llm import recording
+from dgm.llm.backend import load_litellm
 from dgm.llm.ledger import RUN, Ledger
 from dgm.llm.pricing import Price, freeze_prices
 from dgm.llm.retry import MalformedResponse, backoff_seconds, is_retryable, status_of
@@ -19,23 +19,6 @@ from dgm.llm.settings import ModelSettings, ModelSettingsError
 PASS_THROUGH = {"temperature", "max_tokens", "top_p", "stop", "seed", "response_format",
                 "parallel_tool_calls", "presence_penalty", "frequency_penalty", "n", "user"}
 DEFAULT_ROLE = "default"
-
-_litellm_lock = threading.Lock()
-_litellm_module: Any = None
-
-
-def load_litellm() -> Any:
-    """Import litellm on first use (seconds of start-up) and make it quiet and retry-free."""
-    global _litellm_module
-    with _litellm_lock:
-        if _litellm_module is None:
-            import litellm
-
-            litellm.suppress_debug_info = True
-            litellm.num_retries = 0  # tenacity owns retries; two layers would multiply attempts
-            _litellm_module = litellm
-    return _litellm_module
-
 
 class Gateway:
     """Per-role model calls; every exchange is priced, charged to accounts, and recorded."""

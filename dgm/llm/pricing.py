@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from dgm.llm.backend import load_litellm
 from dgm.llm.settings import ModelSettings, ModelSettingsError
 
 PRICES_FILE = "prices.json"
@@ -41,17 +42,25 @@ def price_for(settings: ModelSettings) -> Price:
 
 
 def _litellm_entry(model: str) -> dict | None:
-    import litellm  # only when a price must be looked up: importing costs seconds
-
+    litellm = load_litellm()  # only when a price must be looked up
     table = litellm.model_cost
     candidates = [model]
     if "/" in model:
         candidates.append(model.split("/", 1)[1])
     for name in candidates:
         entry = table.get(name)
-        if entry and entry.get("input_cost_per_token") is not None and entry.get("output_cost_per_token") is not None:
+        if _priced(entry):
             return entry
-    return None
+    try:  # litellm's own resolution knows provider-specific aliases
+        entry = dict(litellm.get_model_info(model))
+    except Exception:  # ModelNotMappedError and friends: no price known
+        return None
+    return entry if _priced(entry) else None
+
+
+def _priced(entry: dict | None) -> bool:
+    return bool(entry) and entry.get("input_cost_per_token") is not None \
+        and entry.get("output_cost_per_token") is not None
 
 
 def freeze_prices(settings: Iterable[ModelSettings], run_dir: Path | None) -> dict[str, Price]:
