@@ -83,15 +83,16 @@ def replay(req: ReplayRequest, console: Console) -> ReplayResult:
     config = setup.run_config(req.run_dir)
     with Archive.open(req.run_dir) as archive:
         node = archive.get(req.node_id)
-        instance = setup.load_instance(req.dataset, config, req.instance_id)
-        env = setup.load_environment(req.store, config, instance)
-        limits = setup.task_limits(config, max_steps=req.max_steps, max_seconds=req.max_seconds,
-                                   max_usd=req.max_usd)
         recording = None
         task_dir = req.run_dir / "artifacts" / node.id / "tasks" / req.instance_id
         if req.from_log:
             recording = load_recording(task_dir, req.run_dir, read_trajectory(task_dir / "trajectory.json"),
                                        log=req.log, account=req.account)
+        instance = setup.load_instance(req.dataset, config, req.instance_id)
+        env = setup.load_environment(req.store, config, instance)
+        limits = setup.task_limits(config, max_steps=req.max_steps, max_seconds=req.max_seconds,
+                                   max_usd=req.max_usd)
+        if req.from_log:
             settings, script_file = None, None
         elif req.scripted is not None:
             settings, script_file = None, req.scripted
@@ -112,7 +113,7 @@ def replay(req: ReplayRequest, console: Console) -> ReplayResult:
             elif script_file is not None:
                 server = ScriptedModelServer.from_file(script_file).start()
             if server is not None:
-                settings = setup.scripted_settings(server.url)
+                settings = setup.scripted_settings(server.url, "recorded" if recording is not None else "scripted")
             gateway = Gateway({"task": settings}, restore=False)
             console.print(Text(f"node {node.id} ({node.status}) on {instance.instance_id} · model "
                                f"{settings.model} · image {env.image} · writing {out}", style="bold"))

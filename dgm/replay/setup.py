@@ -56,7 +56,7 @@ def load_environment(store_dir: Path | None, config: dict, instance: Any) -> Any
     except KeyError:
         env = None
     if env is None or not str(getattr(env, "status", "")).startswith("validated"):
-        raise BadInput(f"the environment of {instance.instance_id} is not built in {getattr(store, 'root', store_path)}",
+        raise BadInput(f"the environment of {instance.instance_id} is not built in {store.path}",
                        hint="build it with `dgm bench build`, or pass --store DIR")
     return env
 
@@ -86,11 +86,11 @@ def model_settings(config: dict, *, model: str | None, api_base: str | None, api
     return ModelSettings(**values), None
 
 
-def scripted_settings(url: str) -> Any:
+def scripted_settings(url: str, name: str = "scripted") -> Any:
     """Settings that point the task role at a local scripted model server (no price: tokens only)."""
     from dgm.llm.settings import ModelSettings
 
-    return ModelSettings(model="openai/scripted", api_base=url, tokens_only=True, max_retries=0)
+    return ModelSettings(model=f"openai/{name}", api_base=url, tokens_only=True, max_retries=0)
 
 
 def task_limits(config: dict, *, max_steps: int | None, max_seconds: float | None, max_usd: float | None) -> Any:
