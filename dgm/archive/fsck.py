@@ -12,7 +12,7 @@ from dgm.archive import index
 from dgm.archive.gitstore import REF_PREFIX, GitStore
 from dgm.archive.node import score_of
 from dgm.archive.store import GIT_DIR, INDEX_FILE, Archive
-from dgm.errors import NotAnArchive
+from dgm.errors import ArchiveError, NotAnArchive
 
 
 @dataclass
@@ -78,6 +78,8 @@ def fsck(path: Path, *, git_objects: bool = True) -> FsckReport:
         _check(report, git, rows)
         if git_objects:
             _check_objects(report, git)
+    except ArchiveError as exc:  # git itself cannot read the repository
+        report.add("git-unreadable", None, str(exc))
     finally:
         conn.close()
     return report

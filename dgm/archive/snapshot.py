@@ -32,12 +32,17 @@ class _Budget:
 
 
 def import_tree(store: GitStore, root: Path) -> str:
-    """Write the directory `root` as a git tree; return the tree sha."""
+    """Write the directory `root` as a git tree; return the tree sha.
+
+    The whole tree is checked before the first object is written, so a refused tree
+    leaves the repository untouched.
+    """
     root = Path(root)
     if not root.is_dir():
         raise BadInput(f"tree {root} is not a directory", hint="give the path of an agent tree")
     real_root = os.path.realpath(root)
-    return _import_dir(store, root, real_root, "", _Budget())
+    scanned = _scan(root, real_root, "", _Budget())
+    return _write(store, scanned, top=True)
 
 
 def _check_link(path: Path, rel: str, real_root: str) -> str:
@@ -53,40 +58,75 @@ def _check_link(path: Path, rel: str, real_root: str) -> str:
     return target
 
 
-def _import_dir(store: GitStore, directory: Path, real_root: str, rel: str, budget: _Budget) -> str:
-    entries: list[tuple[str, bytes, str]] = []
-    with os.scandir(directory) as it:
-        for entry in it:
-            if is_junk(entry.name):
-                continue
-            child_rel = f"{rel}{entry.name}"
-            st = entry.stat(follow_symlinks=False)
-            name = os.fsencode(entry.name)
-            if stat.S_ISLNK(st.st_mode):
-                target = _check_link(Path(entry.path), child_rel, real_root)
-                entries.append(("120000", name, store.write_object(b"blob", os.fsencode(target))))
-            elif stat.S_ISDIR(st.st_mode):
-                sub = _import_dir(store, Path(entry.path), real_root, child_rel + "/", budget)
-                if sub is not None:
-                    entries.append(("40000", name, sub))
-            elif stat.S_ISREG(st.st_mode):
-                budget.files += 1
-                budget.bytes += st.st_size
-                if st.st_size > MAX_FILE_BYTES or budget.bytes > MAX_TREE_BYTES or budget.files > MAX_FILES:
-                    raise BadInput(
-                        f"tree is too large at {child_rel} (caps: {MAX_FILE_BYTES} bytes a file, "
-                        f"{MAX_TREE_BYTES} in all, {MAX_FILES} files)",
-                        hint="remove build outputs or data from the agent tree",
-                    )
-                with open(entry.path, "rb") as fh:
-                    data = fh.read(MAX_FILE_BYTES + 1)
-                mode = "100755" if st.st_mode & 0o111 else "100644"
-                entries.append((mode, name, store.write_object(b"blob", data)))
-            else:
+# A scanned entry: (git mode, name, payload) where payload is a link target (str), a file
+# path (Path) or, for a directory, the list of its scanned entries.
+Scanned = list[tuple[str, bytes, object]]
+
+
+def _scan(directory: Path, real_root: str, rel: str, budget: _Budget) -> Scanned:
+    try:
+        listing = list(os.scandir(directory))
+    except OSError as exc:
+        raise BadInput(f"cannot list {rel or '.'} in the tree: {exc.strerror}",
+                       hint="make every directory of the agent tree readable") from None
+    entries: Scanned = []
+    for entry in listing:
+        if is_junk(entry.name):
+            continue
+        child_rel = f"{rel}{entry.name}"
+        st = entry.stat(follow_symlinks=False)
+        name = os.fsencode(entry.name)
+        if stat.S_ISLNK(st.st_mode):
+            entries.append(("120000", name, _check_link(Path(entry.path), child_rel, real_root)))
+        elif stat.S_ISDIR(st.st_mode):
+            entries.append(("40000", name, _scan(Path(entry.path), real_root, child_rel + "/", budget)))
+        elif stat.S_ISREG(st.st_mode):
+            budget.files += 1
+            budget.bytes += st.st_size
+            if st.st_size > MAX_FILE_BYTES or budget.bytes > MAX_TREE_BYTES or budget.files > MAX_FILES:
                 raise BadInput(
-                    f"{child_rel} in the tree is not a file, directory or symlink",
-                    hint="remove sockets, fifos and device files from the agent tree",
+                    f"tree is too large at {child_rel} (caps: {MAX_FILE_BYTES} bytes a file, "
+                    f"{MAX_TREE_BYTES} in all, {MAX_FILES} files)",
+                    hint="remove build outputs or data from the agent tree",
                 )
-    if not entries and rel:
+            if not os.access(entry.path, os.R_OK):
+                raise BadInput(f"cannot read {child_rel} in the tree: permission denied",
+                               hint="make every file of the agent tree readable")
+            mode = "100755" if st.st_mode & 0o111 else "100644"
+            entries.append((mode, name, Path(entry.path)))
+        else:
+            raise BadInput(
+                f"{child_rel} in the tree is not a file, directory or symlink",
+                hint="remove sockets, fifos and device files from the agent tree",
+            )
+    return entries
+
+
+def _write(store: GitStore, scanned: Scanned, top: bool = False) -> str | None:
+    entries: list[tuple[str, bytes, str]] = []
+    for mode, name, payload in scanned:
+        if mode == "120000":
+            entries.append((mode, name, store.write_object(b"blob", os.fsencode(payload))))
+        elif mode == "40000":
+            sub = _write(store, payload)
+            if sub is not None:
+                entries.append((mode, name, sub))
+        else:
+            entries.append((mode, name, store.write_object(b"blob", _read(payload))))
+    if not entries and not top:
         return None  # git has no empty directories
     return store.write_tree_entries(entries)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        # O_NOFOLLOW: a file swapped for a link after the scan is refused, not followed.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc.strerror}",
+                       hint="make every file of the agent tree readable") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise BadInput(f"{path} grew past {MAX_FILE_BYTES} bytes",
+                       hint="remove build outputs or data from the agent tree")
+    return data

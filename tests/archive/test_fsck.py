@@ -143,3 +143,9 @@ def test_not_an_archive(tmp_path: Path) -> None:
     with pytest.raises(NotAnArchive):
         fsck(tmp_path)
     assert main(["archive", "fsck", str(tmp_path / "missing")]) == 2
+
+
+def test_unreadable_git_repository(grown: Archive) -> None:
+    (grown.path / "archive.git" / "HEAD").unlink()
+    report = fsck(grown.path)
+    assert [p.kind for p in report.problems] == ["git-unreadable"]

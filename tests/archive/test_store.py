@@ -207,3 +207,21 @@ def test_threads_share_one_archive(archive: Archive, make_tree) -> None:
     got = archive.get(node.id)
     assert len(got.results) == 200 and got.score == pytest.approx(13 / 25)
     assert [c.id for c in archive.children(node.id)] == sorted(added, key=int)
+
+
+def test_unreadable_file_is_bad_input(archive: Archive, make_tree) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file")
+    tree = make_tree(1)
+    (tree / "secret.py").write_text("x = 1\n")
+    os.chmod(tree / "secret.py", 0)
+    with pytest.raises(BadInput, match="cannot read secret.py"):
+        archive.add_node("0", tree)
+
+
+def test_fifo_is_refused(archive: Archive, make_tree) -> None:
+    tree = make_tree(1)
+    os.mkfifo(tree / "pipe")
+    with pytest.raises(BadInput, match="not a file, directory or symlink"):
+        archive.add_node("0", tree)
+    assert len(archive) == 1
