@@ -1,0 +1,122 @@
+"""Sandbox overheads, measured side by side in one run (printed, never asserted).
+
+1. Full lifecycle through the driver (create, start, exec a trivial command, collect
+   /io/out, remove) versus `docker run --rm IMAGE true` through the Docker CLI.
+2. A ~5-second CPU-bound test command on the host versus inside a sandbox.
+Targets: lifecycle overhead < 0.3 s; the 5-second test < 1.1x its host time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dgm.sandbox.driver import Limits, Sandbox, sweep
+from dgm.sandbox.images import ensure_base_image
+
+# A deterministic CPU-bound "test suite": N rounds of pure-Python work.
+WORKLOAD = (
+    "import sys, time\n"
+    "n = int(sys.argv[1])\n"
+    "acc = 0\n"
+    "for i in range(n):\n"
+    "    acc = (acc * 31 + i) % 1000003\n"
+    "print(acc, time.process_time())\n"
+)
+
+
+def lifecycle(image: str, run_id: str, out: Path) -> float:
+    started = time.perf_counter()
+    with Sandbox.start(image, run_id=run_id, limits=Limits(wall_seconds=120)) as box:
+        res = box.exec(["true"])
+        assert res.ok, res
+        box.get_tree("/io/out", out)
+    return time.perf_counter() - started
+
+
+def docker_run(image: str) -> float:
+    started = time.perf_counter()
+    subprocess.run(["docker", "run", "--rm", "--network", "none", image, "true"], check=True,
+                   capture_output=True)
+    return time.perf_counter() - started
+
+
+def host_workload(python: str, n: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds the test itself reported)."""
+    started = time.perf_counter()
+    out = subprocess.run([python, "-c", WORKLOAD, str(n)], check=True, capture_output=True, text=True)
+    return time.perf_counter() - started, float(out.stdout.split()[1])
+
+
+def sandbox_workload(box: Sandbox, n: int) -> tuple[float, float]:
+    started = time.perf_counter()
+    res = box.exec(["python3", "-c", WORKLOAD, str(n)], timeout=120)
+    assert res.ok, res
+    return time.perf_counter() - started, float(res.output.split()[1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10, help="lifecycles to time (default: 10)")
+    parser.add_argument("--repeats", type=int, default=3, help="5-second runs per side (default: 3)")
+    parser.add_argument("--host-python", default=shutil.which("python3", path="/usr/bin:/bin") or sys.executable,
+                        help="host interpreter for the test; the distribution's python3 is the same "
+                             "build as the image's, so only the sandbox differs (default: %(default)s)")
+    args = parser.parse_args()
+    image = ensure_base_image()
+    run_id = f"bench-{os.getpid()}"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            lifecycle(image, run_id, Path(tmp) / "warm")
+            docker_run(image)
+            ours, cli = [], []
+            for i in range(args.rounds):  # interleaved so load drifts hit both alike
+                ours.append(lifecycle(image, run_id, Path(tmp) / str(i)))
+                cli.append(docker_run(image))
+        # Calibrate the workload to ~5 s on the host.
+        probe = 4_000_000
+        n = int(probe * 5.0 / host_workload(args.host_python, probe)[1])
+        host, boxed = [], []
+        with Sandbox.start(image, run_id=run_id, limits=Limits(cpus=1.0, wall_seconds=600)) as box:
+            sandbox_workload(box, probe)
+            for i in range(args.repeats):  # alternate who goes first: load drifts
+                if i % 2:
+                    boxed.append(sandbox_workload(box, n))
+                host.append(host_workload(args.host_python, n))
+                if not i % 2:
+                    boxed.append(sandbox_workload(box, n))
+    finally:
+        sweep(run_id)
+    m_ours, m_cli = statistics.median(ours), statistics.median(cli)
+    m_host, m_box = statistics.median(h[0] for h in host), statistics.median(b[0] for b in boxed)
+    c_host, c_box = statistics.median(h[1] for h in host), statistics.median(b[1] for b in boxed)
+    rows = [
+        ("sandbox lifecycle via driver (median)", f"{m_ours:.3f} s", f"n={len(ours)}"),
+        ("docker run --rm IMAGE true via CLI (median)", f"{m_cli:.3f} s", f"n={len(cli)}"),
+        ("lifecycle overhead (driver - CLI)", f"{m_ours - m_cli:+.3f} s", "target < 0.3 s"),
+        ("lifecycle ratio (driver / CLI)", f"{m_ours / m_cli:.2f}x", ""),
+        ("CPU-bound test on the host (median)", f"{m_host:.3f} s", f"n={len(host)}"),
+        ("same test inside a sandbox (median)", f"{m_box:.3f} s", f"n={len(boxed)}"),
+        ("test ratio (sandbox / host), wall", f"{m_box / m_host:.3f}x", "target < 1.1x"),
+        ("test CPU time host / sandbox (median)", f"{c_host:.2f}/{c_box:.2f} s", "as the test reports it"),
+        ("test ratio (sandbox / host), CPU time", f"{c_box / c_host:.3f}x", "insensitive to other load"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    version = subprocess.run([args.host_python, "-V"], capture_output=True, text=True).stdout.strip()
+    load = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
+    print(f"image {image}; {os.cpu_count()} CPUs, load {load}; host test interpreter "
+          f"{args.host_python} ({version})")
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:>10}  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
