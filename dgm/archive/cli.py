@@ -9,6 +9,7 @@ from dgm.archive.commands import (
 )
 
 STATUS_HELP = "admitted, pending or rejected:<reason>"
+DIR_HELP = "archive (= run) directory"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     v = verbs.add_parser("add", help="import a hand-made variant as a child node",
                          description="Import the agent tree at --tree as a child of --parent.")
-    v.add_argument("dir", metavar="DIR")
+    v.add_argument("dir", metavar="DIR", help=DIR_HELP)
     v.add_argument("--parent", required=True, metavar="NODE", help="parent node id (not rejected)")
     v.add_argument("--tree", required=True, metavar="PATH", help="directory holding the agent tree")
     v.add_argument("--status", default="pending", help=f"{STATUS_HELP} (default: pending)")
@@ -42,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.set_defaults(func=cmd_add)
 
     v = verbs.add_parser("list", help="table of nodes", description="List the archive's nodes.")
-    v.add_argument("dir", metavar="DIR")
+    v.add_argument("dir", metavar="DIR", help=DIR_HELP)
     v.add_argument("--status", choices=("admitted", "rejected", "pending"),
                    help="only nodes with this status (rejected matches every reason)")
     v.add_argument("--json", action="store_true", help="print the records as a JSON list")
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     v = verbs.add_parser("show", help="one node's record and its diff against the parent",
                          description="Print a node's record and the diff from its parent's tree.")
-    v.add_argument("dir", metavar="DIR")
+    v.add_argument("dir", metavar="DIR", help=DIR_HELP)
     v.add_argument("node", metavar="NODE")
     v.add_argument("--json", action="store_true",
                    help="print the record (with the diff under \"diff\") as JSON")
@@ -59,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     v = verbs.add_parser("diff", help="unified diff between two nodes' trees",
                          description="Unified diff from NODE_A's agent tree to NODE_B's.")
-    v.add_argument("dir", metavar="DIR")
+    v.add_argument("dir", metavar="DIR", help=DIR_HELP)
     v.add_argument("a", metavar="NODE_A")
     v.add_argument("b", metavar="NODE_B")
     v.set_defaults(func=cmd_diff)
@@ -70,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "children). json/graphml/dot write the graph (to --output or stdout); html/png "
                     "are rendered by the report module (default output DIR/lineage.<format>).",
     )
-    v.add_argument("dir", metavar="DIR")
+    v.add_argument("dir", metavar="DIR", help=DIR_HELP)
     v.add_argument("--format", choices=("tree", "json", "graphml", "dot", "html", "png"),
                    default="tree")
     v.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
@@ -84,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "score) and run git fsck on the objects. Exit 0 if clean, 1 with a list of "
                     "problems otherwise.",
     )
-    v.add_argument("dir", metavar="DIR")
+    v.add_argument("dir", metavar="DIR", help=DIR_HELP)
     v.add_argument("--fast", action="store_true", help="skip `git fsck` of the object store")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(func=cmd_fsck)
