@@ -51,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("--store", metavar="DIR", help=STORE_HELP)
     v.add_argument("--instance", action="append", default=[], metavar="ID",
                    help="only this instance (repeatable; default: every built instance)")
+    v.add_argument("--dataset", metavar="FILE", help="SWE-bench rows (default: rows saved at build time)")
     v.add_argument("--jobs", type=int, default=1, metavar="N", help="instances validated at once (default 1)")
     v.set_defaults(func=_handler("cmd_validate"))
 

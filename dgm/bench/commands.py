@@ -117,13 +117,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise BadInput(f"no built instances in {store.path}", hint="run `dgm bench build --dataset FILE` first")
     console = _console()
     run_id = _run_id("bench-validate")
+    rows = {}
+    if args.dataset:
+        from dgm.bench.instances import load_instances
+
+        rows = {i.instance_id: i for i in load_instances(args.dataset)}
+    instances = {e.instance_id: rows.get(e.instance_id) or store.instance(e.instance_id) for e in envs}
 
     def one(env: TaskEnvironment) -> TaskEnvironment:
         if not env.image or not image_exists(env.image):
             env.status, env.detail = "failed:image-missing", f"image {env.image or '(none)'} is not in Docker"
             store.put(env)
             return env
-        return validate_environment(store.instance(env.instance_id), env, store, run_id=run_id)
+        return validate_environment(instances[env.instance_id], env, store, run_id=run_id)
 
     with _progress(console, len(envs), "validate") as progress:
         task = progress.add_task("", total=len(envs))

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-_HEADER = re.compile(r"^diff --git a/(?P<a>.+?) b/(?P<b>.+?)$")
+# git quotes paths with unusual characters: diff --git "a/x y" "b/x y"
+_HEADER = re.compile(r'^diff --git "?a/(?P<a>.+?)"? "?b/(?P<b>.+?)"?$')
 _TEST_DIRS = {"test", "tests", "testing"}
 
 

@@ -1,0 +1,158 @@
+"""Measured, printed, never asserted: grading in a sandbox vs the same tests run directly,
+and environment image build time cold vs cached.
+
+    python scripts/bench_grading.py [--store DIR] [--repeat N]
+
+The toy instance's tests also run on the host in a prepared directory (toy repos are our
+own code). A real instance, when the manifest has one, never runs on the host: its
+"direct" time is the test command alone in an already-prepared sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = ROOT / "datasets" / "toy" / "toy.jsonl"
+TOY_ID = "dgm-toy__calc-1"
+
+
+def timed(fn, repeat: int) -> tuple[float, object]:
+    """Median seconds of `repeat` calls, and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), result
+
+
+def host_direct(inst, env) -> float:
+    """Prepare a directory once (copy, apply gold + test patch), then time the test command alone."""
+    work = Path(tempfile.mkdtemp(prefix="dgm-bench-grading-"))
+    try:
+        from dgm.bench.local_source import local_source_dir
+
+        repo = work / "repo"
+        shutil.copytree(local_source_dir(inst), repo, ignore=shutil.ignore_patterns("__pycache__"))
+        for patch in (inst.patch, inst.test_patch):
+            subprocess.run(["git", "apply", "-"], input=patch, text=True, cwd=repo, check=True)
+        cmd = env.test_command.replace("python ", f"{sys.executable} ", 1)
+        t = time.perf_counter()
+        res = subprocess.run(cmd, shell=True, cwd=repo, capture_output=True, text=True)
+        seconds = time.perf_counter() - t
+        assert res.returncode == 0, res.stdout[-2000:]
+        return seconds
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def sandbox_direct(inst, env, run_id: str) -> float:
+    """A sandbox already started and patched: time the test command alone."""
+    from dgm.sandbox.driver import Sandbox
+
+    with Sandbox.start(env.image, run_id=run_id) as box:
+        for name, patch in (("gold", inst.patch), ("test", inst.test_patch)):
+            box.put_file(f"/tmp/{name}.diff", patch.encode())
+            assert box.exec(f"git apply /tmp/{name}.diff").ok
+        res = box.exec(env.test_command)
+        return res.duration
+
+
+def measure_grading(label: str, inst, env, run_id: str, repeat: int, on_host: bool) -> None:
+    from dgm.bench.grading import grade
+
+    grade_s, result = timed(lambda: grade(inst, env, inst.patch, run_id=run_id), repeat)
+    print(f"\n[{label}] {inst.instance_id}  ({env.image})")
+    print(f"  grade in a fresh sandbox (start, apply, test, parse, judge): {grade_s:7.2f} s   resolved={result.resolved}")
+    in_box, _ = timed(lambda: sandbox_direct(inst, env, run_id), repeat)
+    print(f"  test command alone in a prepared sandbox:                 {in_box:7.2f} s   "
+          f"grade/tests = {grade_s / in_box:.1f}x")
+    if on_host:
+        host_s, _ = timed(lambda: host_direct(inst, env), repeat)
+        print(f"  test command alone in a prepared host directory:          {host_s:7.2f} s   "
+              f"grade/host = {grade_s / host_s:.1f}x")
+
+
+def measure_build(inst, store) -> None:
+    """Cold: a unique ENV value defeats Docker's layer cache, under a throwaway tag. Cached: the same
+    recipe again (the tag exists), and the same content under another name (all layers cached)."""
+    import docker
+
+    from dgm.bench.environment import build_environment
+    from dgm.bench.recipe import recipe_for
+    from dgm.sandbox.engine import docker_client
+
+    recipe = recipe_for(inst, store.work_dir(inst.instance_id))
+    throwaway = f"dgm-env-benchcold-{uuid.uuid4().hex[:8]}"
+    cold_recipe = replace(recipe, env={**recipe.env, "DGM_BENCH_NONCE": uuid.uuid4().hex})
+    made: list[str] = []
+    try:
+        t = time.perf_counter()
+        made.append(build_environment(cold_recipe, name=throwaway))
+        cold = time.perf_counter() - t
+        t = time.perf_counter()
+        made.append(build_environment(cold_recipe, name=throwaway + "-again"))
+        layers = time.perf_counter() - t
+        t = time.perf_counter()
+        build_environment(cold_recipe, name=throwaway)
+        tagged = time.perf_counter() - t
+    finally:
+        for tag in made:
+            try:
+                docker_client().images.remove(tag, noprune=False)
+            except docker.errors.APIError:
+                pass
+    print(f"\n[image build] {inst.instance_id}")
+    print(f"  cold (no layer cache, throwaway tag):   {cold:7.2f} s")
+    print(f"  same content, new tag (layers cached):  {layers:7.2f} s   cold/cached = {cold / layers:.1f}x")
+    print(f"  same recipe again (tag exists):         {tagged:7.3f} s   cold/cached = {cold / tagged:.0f}x")
+
+
+def main() -> int:
+    from dgm.bench.build import build_instance
+    from dgm.bench.instances import load_instances
+    from dgm.bench.store import BenchStore
+    from dgm.sandbox.driver import sweep
+    from dgm.sandbox.engine import image_exists
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", help="bench store with a manifest (default: $DGM_HOME/bench)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    args = parser.parse_args()
+    store = BenchStore(Path(args.store) if args.store else None)
+    run_id = f"bench-grading-{uuid.uuid4().hex[:8]}"
+    try:
+        toy = load_instances(TOY, ids=[TOY_ID])[0]
+        env = store.get(TOY_ID)
+        if not (env and env.validated and image_exists(env.image)):
+            env = build_instance(toy, store, run_id=run_id)
+        print(f"machine: {os.cpu_count()} cores; median of {args.repeat} runs per line")
+        measure_grading("toy", toy, env, run_id, args.repeat, on_host=True)
+        real = [e for e in store.environments("validated") if not e.instance_id.startswith("dgm-toy")
+                and image_exists(e.image)]
+        if real:
+            measure_grading("real", store.instance(real[0].instance_id), real[0], run_id, args.repeat, on_host=False)
+        else:
+            print(f"\n[real] no validated real instance in {store.manifest_path}; skipped")
+        measure_build(toy, store)
+    finally:
+        sweep(run_id=run_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
