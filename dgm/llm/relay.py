@@ -97,6 +97,7 @@ class Relay:
             self.socket_path.unlink()  # a stale socket from a crashed run
         server = _UnixHTTPServer(str(self.socket_path), _handler_for(self), bind_and_activate=False)
         server.max_connections = self.max_connections
+        server.busy_handler = _busy_handler()
         try:
             server.server_bind()
             server.server_activate()
@@ -142,23 +143,22 @@ class _UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
         self._slots = threading.BoundedSemaphore(self.max_connections)
         super().server_activate()
 
+    busy_handler: type[BaseHTTPRequestHandler]
+
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
-            threading.Thread(target=self._refuse, args=(request,), daemon=True).start()
+            # Still read the request (briefly) before answering, so the client sees the 503, not a broken pipe.
+            threading.Thread(target=self._refuse, args=(request, client_address), daemon=True).start()
             return
         super().process_request(request, client_address)
 
-    def _refuse(self, request: Any) -> None:
-        """Answer 503 after reading what the client sends at once, so it sees the answer, not a reset."""
-        body = json.dumps(error_body(503, "relay busy: too many open connections", "overloaded")).encode()
+    def _refuse(self, request: Any, client_address: Any) -> None:
         try:
-            request.settimeout(REFUSE_SECONDS)
-            request.recv(1 << 16)
-            request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                            b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
-        except OSError:
+            self.busy_handler(request, client_address, self)
+        except Exception:
             pass
-        self.shutdown_request(request)
+        finally:
+            self.shutdown_request(request)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
@@ -185,6 +185,34 @@ def request_problem(request: Any) -> str | None:
     if request.get("tools") is not None and not isinstance(request["tools"], list):
         return "'tools' must be a list"
     return None
+
+
+def _busy_handler() -> type[BaseHTTPRequestHandler]:
+    class Busy(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = REFUSE_SECONDS
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+        def _refuse(self) -> None:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = 0
+            if 0 < length <= DISCARD_LIMIT:
+                self.rfile.read(length)
+            data = json.dumps(error_body(503, "relay busy: too many open connections", "overloaded")).encode()
+            self.close_connection = True
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _refuse  # noqa: N815 - http.server's naming
+
+    return Busy
 
 
 def _handler_for(relay: Relay) -> type[BaseHTTPRequestHandler]:
