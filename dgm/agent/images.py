@@ -12,6 +12,7 @@ VENV = "/opt/dgm/venv"
 
 # Convention for every task image: the venv's bin comes first on PATH, so `python3` is the
 # venv's (the base image keeps an image's PATH for `bash -lc` too).
+# (one long pip line: reflowing it would change the recipe hash, and so the image tag)
 DOCKERFILE = f"""FROM {{base}}
 COPY wheels /tmp/wheels
 RUN python3 -m venv {VENV} \\

@@ -40,7 +40,7 @@ def stage_tree(agent_tree: Path, dest_dir: Path) -> Path:
         raise BadInput(f"agent tree {src} is not a directory", hint="give the directory holding agent.py")
     dest = Path(dest_dir) / "agent"
     shutil.copytree(src, dest, symlinks=True, ignore=_SKIP)
-    for root, dirs, files in os.walk(dest):
+    for root, _dirs, files in os.walk(dest):
         os.chmod(root, 0o755)
         for name in files:
             path = os.path.join(root, name)

@@ -38,7 +38,8 @@ def test_is_test_path():
     for path in ["tests/a.py", "pkg/tests/data/x.json", "testing/t.py", "test_a.py", "pkg/a_test.py",
                  "conftest.py", "pkg/test/helpers.py", "app/tests.py", "runtests.py"]:
         assert is_test_path(path), path
-    for path in ["pkg/calc.py", "testsuite.py", "pkg/contest.py", "latest/a.py", "pkg/testing_utils.py", "test_data.txt"]:
+    for path in ["pkg/calc.py", "testsuite.py", "pkg/contest.py", "latest/a.py", "pkg/testing_utils.py",
+                 "test_data.txt"]:
         assert not is_test_path(path), path
 
 

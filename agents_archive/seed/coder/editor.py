@@ -17,7 +17,7 @@ class Editor:
 
     def __init__(self, root: str) -> None:
         self.root = root
-        self.history = {}  # type: Dict[str, List[Optional[str]]]
+        self.history: Dict[str, List[Optional[str]]] = {}
 
     def path(self, path: str) -> str:
         return os.path.normpath(path if os.path.isabs(path) else os.path.join(self.root, path))

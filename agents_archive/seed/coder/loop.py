@@ -49,7 +49,7 @@ class Agent:
         self.tools = tools
         self.trajectory = trajectory
         self.limits = limits
-        self.messages = trajectory.data["messages"]  # type: List[Dict[str, Any]]
+        self.messages: List[Dict[str, Any]] = trajectory.data["messages"]
         self.started = time.monotonic()
         self.steps = 0
 
@@ -100,7 +100,7 @@ class Agent:
         try:
             reply = self.model.complete(context, self.tools.schemas)
         except BudgetExhausted as exc:
-            raise LimitsExceeded("budget: %s" % exc)
+            raise LimitsExceeded("budget: %s" % exc) from None
         record["usage"] = reply["usage"]
         message = reply["message"]
         self.messages.append(message)
@@ -110,7 +110,7 @@ class Agent:
         calls = message.get("tool_calls") or []
         if not calls:
             raise FormatError(prompts.NO_TOOL_CALL)
-        submitted = None  # type: Optional[Submitted]
+        submitted: Optional[Submitted] = None
         for call in calls:
             fn = call.get("function") or {}
             name, args = str(fn.get("name")), fn.get("arguments")

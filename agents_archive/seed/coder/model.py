@@ -84,7 +84,7 @@ class Model:
     def _post(self, path: str, body: bytes):
         headers = {"Content-Type": "application/json", "Authorization": "Bearer %s" % self.token}
         if self.socket_path:
-            conn = UnixHTTPConnection(self.socket_path, timeout=self.timeout)  # type: http.client.HTTPConnection
+            conn: http.client.HTTPConnection = UnixHTTPConnection(self.socket_path, timeout=self.timeout)
             url = "/v1" + path
         else:
             parsed = urllib.parse.urlparse(self.base_url or "")
@@ -105,7 +105,7 @@ class Model:
             if not isinstance(message, dict):
                 raise TypeError("message is not an object")
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ModelError("unusable model reply (%s): %r" % (exc, data[:300]))
+            raise ModelError("unusable model reply (%s): %r" % (exc, data[:300])) from None
         usage = reply.get("usage") or {}
         call = {"tokens_in": int(usage.get("prompt_tokens") or 0),
                 "tokens_out": int(usage.get("completion_tokens") or 0),

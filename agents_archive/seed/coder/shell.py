@@ -29,7 +29,7 @@ class BashSession:
         self.cwd = cwd
         self.timeout = timeout
         self.max_output = max_output
-        self.proc = None  # type: Optional[subprocess.Popen]
+        self.proc: Optional[subprocess.Popen] = None
         self.scratch = tempfile.mkdtemp(prefix="agent-bash-")
         self.marker = "__CMD_DONE_%s__" % uuid.uuid4().hex
 

@@ -27,9 +27,9 @@ class Trajectory:
 
     def __init__(self, out_dir: str, instance_id: str, messages: List[Dict[str, Any]]) -> None:
         self.path = os.path.join(out_dir, "trajectory.json")
-        self.data = {"format": FORMAT, "instance_id": instance_id, "messages": messages, "steps": [],
-                     "usage": {}, "status": "running", "reason": "", "started_at": now(),
-                     "finished_at": None}  # type: Dict[str, Any]
+        self.data: Dict[str, Any] = {
+            "format": FORMAT, "instance_id": instance_id, "messages": messages, "steps": [],
+            "usage": {}, "status": "running", "reason": "", "started_at": now(), "finished_at": None}
 
     def add_step(self, step: Dict[str, Any]) -> None:
         self.data["steps"].append(step)

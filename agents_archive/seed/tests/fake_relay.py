@@ -47,8 +47,8 @@ class FakeRelay:
     def __init__(self, script: List[Any], *, cost_per_call: float = 0.0) -> None:
         self.script = list(script)
         self.cost_per_call = cost_per_call
-        self.requests = []  # type: List[Dict[str, Any]]
-        self.headers = []  # type: List[Dict[str, str]]
+        self.requests: List[Dict[str, Any]] = []
+        self.headers: List[Dict[str, str]] = []
         self.dir = tempfile.mkdtemp(prefix="fake-relay-")
         self.socket_path = os.path.join(self.dir, "relay.sock")
         relay = self
