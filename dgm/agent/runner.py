@@ -176,10 +176,15 @@ def _collect_json(box: "Sandbox", path: str, cap: int, notes: list[str], *, requ
     except (AgentFailure, SandboxError) as exc:
         notes.append(f"{name} not collected: {exc}")
         return None
+    return parse_untrusted_json(data, name, notes)
+
+
+def parse_untrusted_json(data: bytes, name: str, notes: list[str]) -> dict | None:
+    """A JSON object from bytes a sandbox produced; anything else is None and a note."""
     try:
         value = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        notes.append(f"{name} is not JSON ({exc}); first bytes: {data[:80]!r}")
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        notes.append(f"{name} is not JSON ({type(exc).__name__}: {str(exc)[:100]}); first bytes: {data[:80]!r}")
         return None
     if not isinstance(value, dict):
         notes.append(f"{name} is JSON but not an object")
@@ -209,7 +214,11 @@ def write_outputs(run: AgentRun, out_dir: Path) -> None:
     """trajectory.json, patch.diff, agent.log and run.json in OUT_DIR (the artifacts of one run)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if run.trajectory is not None:
-        (out_dir / "trajectory.json").write_text(json.dumps(run.trajectory, indent=1, default=str))
+        try:
+            text = json.dumps(run.trajectory, indent=1, default=str)
+        except (ValueError, RecursionError) as exc:
+            text = json.dumps({"unwritable": f"{type(exc).__name__}: {exc}"})
+        (out_dir / "trajectory.json").write_text(text)
     (out_dir / "patch.diff").write_text(run.patch)
     (out_dir / "agent.log").write_text(run.log)
     (out_dir / "run.json").write_text(json.dumps(run.summary(), indent=1))
