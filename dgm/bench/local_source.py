@@ -33,6 +33,7 @@ def local_recipe(instance: TaskInstance, workdir: Path) -> EnvRecipe:
     """Local source as-is (it is the "before" state), pytest from wheels, test command from the row."""
     from dgm.home import dgm_home
     from dgm.sandbox.images import fetch_wheels
+    from dgm.sandbox.locks import build_lock
 
     source = instance.extra["dgm_source"]
     suite = source.get("suite", "bookworm")
@@ -49,9 +50,10 @@ def local_recipe(instance: TaskInstance, workdir: Path) -> EnvRecipe:
         key = "-".join(sorted(r.replace("=", "").replace("<", "").replace(">", "") for r in requirements))
         wheels = dgm_home() / "wheels" / f"py{python}-{key}"[:120]
         done = wheels / ".complete"
-        if not done.is_file():  # fetched once; later builds work offline
-            fetch_wheels(requirements, wheels, python)
-            done.write_text("\n".join(requirements) + "\n")
+        with build_lock(f"wheels-{wheels.name}"):  # parallel builds fetch once
+            if not done.is_file():  # fetched once; later builds work offline
+                fetch_wheels(requirements, wheels, python)
+                done.write_text("\n".join(requirements) + "\n")
     return EnvRecipe(
         instance_id=instance.instance_id,
         source_dir=local_source_dir(instance),
