@@ -126,6 +126,18 @@ class Agent:
             self.messages.append({"role": "tool", "tool_call_id": call.get("id"), "content": output})
         if submitted is not None:
             raise submitted
+        warning = self.limits_warning()
+        if warning:  # appended to the last observation: a model answers tool results best
+            self.messages[-1]["content"] += "\n\n" + warning
+
+    def limits_warning(self) -> str:
+        """A reminder when the run is close to a limit, so the model wraps up and submits."""
+        steps_left = self.limits.max_steps - self.steps
+        if steps_left <= 3:
+            return prompts.FEW_STEPS_LEFT.format(n=steps_left)
+        if self.time_left() < 0.1 * self.limits.max_seconds:
+            return prompts.LITTLE_TIME_LEFT.format(seconds=int(self.time_left()))
+        return ""
 
     def check_limits(self) -> None:
         if self.steps >= self.limits.max_steps:

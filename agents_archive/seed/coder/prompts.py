@@ -31,3 +31,7 @@ run the tests, and call submit when you are done."""
 
 NO_TOOL_CALL = ("Your reply called no tool. Every reply must call a tool: bash, editor, or "
                 "submit when the fix is done.")
+
+FEW_STEPS_LEFT = ("[{n} step(s) left before the run is stopped: finish the change, and call submit "
+                  "(the repository as it stands is the answer)]")
+LITTLE_TIME_LEFT = "[about {seconds} s left before the run is stopped: finish up and call submit]"

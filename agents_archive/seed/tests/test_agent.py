@@ -62,6 +62,9 @@ def test_step_limit_exits_3(relay_factory, repo, tmp_path):
     traj = load(str(tmp_path / "out" / "trajectory.json"))
     assert traj["status"] == "limit" and "max_steps=3" in traj["reason"]
     assert len(traj["steps"]) == 3 and len(relay.requests) == 3
+    # The model was warned before the end, in the observation of its last calls.
+    assert "2 step(s) left" in relay.requests[1]["messages"][-1]["content"]
+    assert "1 step(s) left" in relay.requests[2]["messages"][-1]["content"]
 
 
 def test_dollar_limit_from_usage_and_402_from_relay(relay_factory, repo, tmp_path):
