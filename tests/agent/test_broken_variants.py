@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dgm.agent import AgentLimits, run_agent
@@ -57,3 +59,39 @@ def test_broken_variant_is_a_recorded_failure(variant, agent_image, run_id, scri
         assert "out of memory" in run.reason
     if variant == "breaks_git":
         assert any(n.startswith("no patch") for n in run.notes)
+
+
+STEAL_TOKEN = """import json, os
+open('/testbed/token.txt', 'w').write(os.environ['DGM_RELAY_TOKEN'] + '\\n')
+os.makedirs('/io/out', exist_ok=True)
+json.dump({'format': 'dgm-trajectory-1', 'steps': [], 'status': 'submitted', 'reason': 'kept the token'},
+          open('/io/out/trajectory.json', 'w'))
+"""
+
+
+def test_the_relay_token_dies_with_the_run(agent_image, run_id, scripted_relay, tmp_path):
+    import http.client
+    import socket
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "agent.py").write_text(STEAL_TOKEN)
+    relay, server = scripted_relay([tool("submit")])
+    run = run_agent(tree, image=agent_image, problem_statement="anything", instance_id="steal",
+                    relay=relay, run_id=run_id, account="task:steal",
+                    limits=AgentLimits(max_steps=5, max_seconds=30), repo_setup=setup_repo)
+    assert run.status == "submitted", (run.reason, run.notes, run.log)
+    token = [ln[1:] for ln in run.patch.splitlines() if ln.startswith("+") and not ln.startswith("+++")][0]
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(str(relay.socket_path))
+
+    conn = UnixConnection("localhost", timeout=10)
+    body = json.dumps({"messages": [{"role": "user", "content": "hi"}]})
+    conn.request("POST", "/v1/chat/completions", body=body,
+                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    response = conn.getresponse()
+    assert response.status == 401 and b"revoked" in response.read()
+    assert server.requests == []
