@@ -24,13 +24,13 @@ def build_graph(nodes: Iterable[Node]) -> "networkx.DiGraph":
     """DiGraph with an edge parent -> child; node attributes are the records' fields."""
     import networkx as nx
 
+    from dgm.archive.index import gc_paused
+
     g = nx.DiGraph()
     nodes = list(nodes)
-    for n in nodes:
-        g.add_node(n.id, **n.to_dict())
-    for n in nodes:
-        if n.parent_id is not None:
-            g.add_edge(n.parent_id, n.id)
+    with gc_paused():
+        g.add_nodes_from((n.id, n.to_dict()) for n in nodes)
+        g.add_edges_from((n.parent_id, n.id) for n in nodes if n.parent_id is not None)
     return g
 
 
