@@ -12,6 +12,7 @@ from dgm.report.layout import path_to_root, sort_key
 from dgm.report.stats import RunStats, best_node, run_stats
 
 MAX_DIFF_CHARS = 300_000
+TASK_FILES = ("trajectory.json", "patch.diff", "eval.log")
 
 
 @dataclass
@@ -24,6 +25,7 @@ class TaskRow:
     empty_patch: bool
     result: dict
     failing: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)   # artifact files present, relative to the run directory
 
 
 @dataclass
@@ -59,6 +61,7 @@ class RunView:
     best_path: list[str]
     calls: list[CallPoint]
     stats: RunStats
+    link_prefix: str | None = None   # from the report's folder to the run directory; None: no file links
 
     def by_id(self) -> dict[str, NodeView]:
         return {v.node.id: v for v in self.nodes}
@@ -117,9 +120,12 @@ def _node_view(archive: Any, run_dir: Path, node: Any, iteration: int, with_diff
         failing = failing_tests(result)
         if not failing:
             failing = failing_tests(read_json(node_dir / "tasks" / instance_id / "report.json"))
+        task_dir = node_dir / "tasks" / instance_id
+        files = [f"artifacts/{node.id}/tasks/{instance_id}/{name}" for name in TASK_FILES
+                 if (task_dir / name).is_file() and not (task_dir / name).is_symlink()]
         tasks.append(TaskRow(instance_id=instance_id, resolved=bool(result.get("resolved")),
                              stage=result.get("stage"), empty_patch=bool(result.get("empty_patch")),
-                             result=result, failing=failing))
+                             result=result, failing=failing, files=files))
     return NodeView(node=node, iteration=iteration, diff=diff[:MAX_DIFF_CHARS], diff_truncated=truncated,
                     diagnosis=diagnosis, tasks=tasks)
 

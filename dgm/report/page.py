@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -87,6 +88,11 @@ def write_report(archive: Any, out: Path, *, plot_files: bool = True) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     view = collect(archive)
+    try:
+        rel = os.path.relpath(view.run_dir.resolve(), out.parent.resolve())
+        view.link_prefix = "" if rel == "." else Path(rel).as_posix() + "/"
+    except ValueError:  # another drive: no relative path
+        view.link_prefix = None
     inline: dict[str, str] = {}
     links: dict[str, list[str]] = {}
     for name, make in (("progress", mpl.progress_figure), ("cost", mpl.cost_figure)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from dgm.report.model import NodeView, RunView, TaskRow
 
@@ -76,7 +77,7 @@ def diagnosis_html(diagnosis: dict | None) -> str:
     return f'<dl class="diagnosis">{items}</dl>'
 
 
-def tasks_html(tasks: list[TaskRow]) -> str:
+def tasks_html(tasks: list[TaskRow], link_prefix: str | None = None) -> str:
     if not tasks:
         return '<p class="muted">No task results.</p>'
     rows = []
@@ -85,16 +86,25 @@ def tasks_html(tasks: list[TaskRow]) -> str:
         notes = []
         if t.empty_patch:
             notes.append("empty patch")
-        for key in ("error", "status", "reason"):
-            if t.result.get(key):
-                notes.append(f"{key}: {t.result[key]}")
+        if t.result.get("patch_applied") is False and not t.empty_patch:
+            notes.append("patch did not apply")
+        if t.result.get("status") not in (None, "", "submitted"):
+            notes.append(f"agent: {t.result['status']}")
+        if t.result.get("cached"):
+            notes.append("cached")
+        if t.result.get("error"):
+            notes.append(f"error: {t.result['error']}")
         failing = ""
         if t.failing:
             shown = ", ".join(t.failing[:8]) + (f" … (+{len(t.failing) - 8})" if len(t.failing) > 8 else "")
             failing = f'<div class="failing">failing: {e(shown)}</div>'
+        links = ""
+        if link_prefix is not None and t.files:
+            links = '<div class="files">' + " · ".join(
+                f'<a href="{e(link_prefix + quote(f))}">{e(f.rsplit("/", 1)[-1])}</a>' for f in t.files) + "</div>"
         rows.append(f"<tr class=\"{'res' if t.resolved else 'unres'}\"><td class=\"mono\">{e(t.instance_id)}</td>"
                     f"<td>{e('' if t.stage is None else t.stage)}</td><td>{verdict}</td>"
-                    f"<td>{e('; '.join(notes))}{failing}</td></tr>")
+                    f"<td>{e('; '.join(notes))}{failing}{links}</td></tr>")
     resolved = sum(1 for t in tasks if t.resolved)
     return (f'<p>{resolved} of {len(tasks)} resolved.</p><table class="tasks"><thead><tr><th>instance</th>'
             f"<th>stage</th><th>result</th><th>notes</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
@@ -149,7 +159,7 @@ def panel_html(view: RunView, nv: NodeView) -> str:
         f"<h3>Improvement task</h3>{task}"
         f"<h3>Diagnosis</h3>{diagnosis_html(nv.diagnosis)}"
         f'<h3>Diff against its parent</h3><div class="diff-wrap">{diff_part}</div>'
-        f"<h3>Task results</h3>{tasks_html(nv.tasks)}"
+        f"<h3>Task results</h3>{tasks_html(nv.tasks, view.link_prefix)}"
         "</article>"
     )
 

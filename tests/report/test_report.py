@@ -57,6 +57,8 @@ def test_report_is_one_self_contained_file(run_dir: tuple[Path, dict], capsys) -
     panel = html.split(f'id="panel-{ids["best"]}"', 1)[1].split("</article>", 1)[0]
     assert '<span class="d-add">+    run_tests()\n</span>' in panel
     assert "+def run_tests():" in panel and "tests/test_toy__strings-2.py::test_case" in panel
+    # Task artifacts are linked relative to the report, wherever it was written.
+    assert f'href="../artifacts/{ids["best"]}/tasks/toy__calc-1/eval.log"' in panel
 
 
 def test_agent_text_is_escaped(run_dir: tuple[Path, dict]) -> None:
