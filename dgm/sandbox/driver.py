@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import io
 import os
+import re
 import shlex
 import tempfile
 import threading
@@ -122,7 +123,7 @@ class Sandbox:
         if not _swept:  # containers that an earlier, dead incarnation left behind
             _swept = True
             sweep(None)
-        name = name or f"dgm-{run_id}-{uuid.uuid4().hex[:8]}"
+        name = name or f"dgm-{re.sub(r'[^A-Za-z0-9_.-]', '_', run_id)[:80]}-{uuid.uuid4().hex[:8]}"
         environment = dict(env or {})
         binds: dict[str, dict[str, str]] = {}
         for m in [*mounts, *([Mount(Path(relay_dir), RELAY_MOUNT)] if relay_dir else [])]:
@@ -164,6 +165,7 @@ class Sandbox:
         # PID 1 (docker-init) and its `sleep` run as root without any capability: agent code
         # (uid 1000) can neither kill the lifetime keeper nor escape the wall-clock limit,
         # and a forgotten container exits, and is removed, by itself.
+        created = None
         try:
             created = api.create_container(
                 image,
@@ -177,9 +179,14 @@ class Sandbox:
                 network_disabled=True,
             )
             api.start(created["Id"])
-        except docker.errors.ImageNotFound as exc:
-            raise SandboxError(f"image {image} not found", hint="run `dgm sandbox build`") from exc
         except docker.errors.APIError as exc:
+            if created is not None:  # created but not started: auto-remove will not fire
+                try:
+                    api.remove_container(created["Id"], force=True)
+                except docker.errors.APIError:
+                    pass
+            if isinstance(exc, docker.errors.ImageNotFound):
+                raise SandboxError(f"image {image} not found", hint="run `dgm sandbox build`") from exc
             raise SandboxError(f"cannot start sandbox from {image}: {exc.explanation or exc}") from exc
         box = cls(created["Id"], name, limits, workdir)
         _live.add(box)
