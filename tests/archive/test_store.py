@@ -225,3 +225,16 @@ def test_fifo_is_refused(archive: Archive, make_tree) -> None:
     with pytest.raises(BadInput, match="not a file, directory or symlink"):
         archive.add_node("0", tree)
     assert len(archive) == 1
+
+
+def test_create_that_died_can_be_run_again(tmp_path: Path, make_tree) -> None:
+    run = tmp_path / "run"
+    Archive.create(run, make_tree(0)).close()
+    # What a create killed before its last step leaves: the repository and a half index.
+    (run / "archive.sqlite").rename(run / "archive.sqlite.creating")
+    with pytest.raises(NotAnArchive):
+        Archive.open(run)
+    with Archive.create(run, make_tree(1)) as archive:
+        assert len(archive) == 1
+        assert "VERSION = 1" in git(run, "show", f"{archive.get('0').commit}:agent.py")
+    assert not (run / "archive.sqlite.creating").exists()
