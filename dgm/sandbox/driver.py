@@ -320,10 +320,15 @@ class Sandbox:
         return code, timed_out, oom, time.monotonic() - started
 
     def _exec_state(self, exec_id: str) -> dict:
+        import docker
+
         api = docker_client().api
         info: dict = {}
         for _ in range(50):  # the exit code lands a moment after the stream closes
-            info = api.exec_inspect(exec_id)
+            try:
+                info = api.exec_inspect(exec_id)
+            except docker.errors.APIError:  # the container is gone (lifetime over, stopped)
+                return {"ExitCode": None, "Running": False}
             if not info.get("Running"):
                 break
             time.sleep(0.02)

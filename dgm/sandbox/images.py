@@ -83,7 +83,7 @@ def ensure_base_image(
             if res.returncode != 0:
                 raise ImageBuildError(f"docker import failed: {res.stderr.strip()}")
         dockerfile = (RECIPES / "base" / "Dockerfile").read_text().replace("{rootfs}", rootfs_tag)
-        _build(tag, {"Dockerfile": dockerfile.encode()}, {"dgm": "1", "dgm.recipe": tag}, log)
+        _build(tag, {"Dockerfile": dockerfile.encode()}, {"dgm.image": "1", "dgm.recipe": tag}, log)
         log(f"base image ready: {tag}")
         return tag
 
@@ -133,7 +133,7 @@ def ensure_image(
     with build_lock(f"image-{tag}"):
         if image_exists(tag):
             return tag
-        _build(tag, content, {"dgm": "1", "dgm.recipe": tag}, log)
+        _build(tag, content, {"dgm.image": "1", "dgm.recipe": tag}, log)
         return tag
 
 
