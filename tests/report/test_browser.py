@@ -63,5 +63,15 @@ def test_tree_renders_and_a_click_shows_the_diff(run_dir: tuple[Path, dict], bro
     panel.find_element(By.CSS_SELECTOR, f'a.goto[data-goto="0"]').click()
     assert browser.find_element(By.ID, "panel-0").is_displayed()
     assert not panel.is_displayed()
+    # Zoom buttons scale the drawing.
+    svg = browser.find_element(By.ID, "lineage")
+    width = float(svg.get_attribute("width"))
+    browser.find_element(By.CSS_SELECTOR, 'button[data-zoom="in"]').click()
+    assert float(svg.get_attribute("width")) > width * 1.2
     errors = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
     assert errors == []
+
+    # A link to a node (#node-<id>) opens the report on that node.
+    browser.get(out.resolve().as_uri() + f"#node-{ids['b']}")
+    assert browser.find_element(By.ID, f"panel-{ids['b']}").is_displayed()
+    assert not browser.find_element(By.ID, f"panel-{ids['best']}").is_displayed()

@@ -64,6 +64,10 @@
       zoom(how === "in" ? scale() * 1.25 : how === "out" ? scale() / 1.25 : fitScale());
     });
   });
+  window.addEventListener("hashchange", function () {
+    var id = decodeURIComponent((location.hash || "").replace(/^#node-/, ""));
+    if (id && show(id)) { centerOn(id); }
+  });
   var fromHash = decodeURIComponent((location.hash || "").replace(/^#node-/, ""));
   var start = document.body.getAttribute("data-start");
   var first = (fromHash && show(fromHash)) ? fromHash : start;
