@@ -76,3 +76,12 @@ def test_fetch_wheels(tmp_path: Path) -> None:
     assert [p.name for p in dest.iterdir()] == ["six-1.16.0-py2.py3-none-any.whl"]
     with pytest.raises(ImageBuildError, match="pip download for python 3.9 failed"):
         fetch_wheels(["six==0.0.1"], tmp_path / "none", "3.9")
+
+
+def test_bullseye_base_has_python_3_9(run_id: str) -> None:
+    image = ensure_base_image("bullseye")  # built by `dgm sandbox build`; on demand otherwise
+    assert image.startswith("dgm-base-bullseye:")
+    with Sandbox.start(image, run_id=run_id) as box:
+        res = box.exec("python3 -c 'import sys; print(sys.version_info[:2])'; id -un; "
+                       "python3 -m venv /tmp/v && /tmp/v/bin/python -m pip --version >/dev/null && echo venv-ok")
+        assert res.output.split("\n")[:3] == ["(3, 9)", "agent", "venv-ok"], res
