@@ -30,16 +30,6 @@ TOY = ROOT / "datasets" / "toy" / "toy.jsonl"
 TOY_ID = "dgm-toy__calc-1"
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:
-    """Median seconds of `repeat` calls, and the last result."""
-    times, result = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), result
-
-
 def host_direct(inst, env) -> float:
     """Prepare a directory once (copy, apply gold + test patch), then time the test command alone."""
     work = Path(tempfile.mkdtemp(prefix="dgm-bench-grading-"))
@@ -73,18 +63,26 @@ def sandbox_direct(inst, env, run_id: str) -> float:
 
 
 def measure_grading(label: str, inst, env, run_id: str, repeat: int, on_host: bool) -> None:
+    """The variants run interleaved (A B C, A B C, ...) so load from others hits them alike."""
     from dgm.bench.grading import grade
 
-    grade_s, result = timed(lambda: grade(inst, env, inst.patch, run_id=run_id), repeat)
+    runs: dict[str, list[float]] = {"grade": [], "box": [], "host": []}
+    resolved = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        resolved = grade(inst, env, inst.patch, run_id=run_id).resolved
+        runs["grade"].append(time.perf_counter() - t)
+        runs["box"].append(sandbox_direct(inst, env, run_id))
+        if on_host:
+            runs["host"].append(host_direct(inst, env))
+    med = {k: statistics.median(v) for k, v in runs.items() if v}
     print(f"\n[{label}] {inst.instance_id}  ({env.image})")
-    print(f"  grade in a fresh sandbox (start, apply, test, parse, judge): {grade_s:7.2f} s   resolved={result.resolved}")
-    in_box, _ = timed(lambda: sandbox_direct(inst, env, run_id), repeat)
-    print(f"  test command alone in a prepared sandbox:                 {in_box:7.2f} s   "
-          f"grade/tests = {grade_s / in_box:.1f}x")
+    print(f"  grade in a fresh sandbox (start, apply, test, parse, judge): {med['grade']:7.2f} s   resolved={resolved}")
+    print(f"  test command alone in a prepared sandbox:                   {med['box']:7.2f} s   "
+          f"grade/tests = {med['grade'] / med['box']:.1f}x")
     if on_host:
-        host_s, _ = timed(lambda: host_direct(inst, env), repeat)
-        print(f"  test command alone in a prepared host directory:          {host_s:7.2f} s   "
-              f"grade/host = {grade_s / host_s:.1f}x")
+        print(f"  test command alone in a prepared host directory:            {med['host']:7.2f} s   "
+              f"grade/host = {med['grade'] / med['host']:.1f}x")
 
 
 def measure_build(inst, store) -> None:
@@ -140,7 +138,8 @@ def main() -> int:
         env = store.get(TOY_ID)
         if not (env and env.validated and image_exists(env.image)):
             env = build_instance(toy, store, run_id=run_id)
-        print(f"machine: {os.cpu_count()} cores; median of {args.repeat} runs per line")
+        load = os.getloadavg()[0]
+        print(f"machine: {os.cpu_count()} cores, load average {load:.1f}; median of {args.repeat} runs per line")
         measure_grading("toy", toy, env, run_id, args.repeat, on_host=True)
         real = [e for e in store.environments("validated") if not e.instance_id.startswith("dgm-toy")
                 and image_exists(e.image)]
