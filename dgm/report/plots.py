@@ -53,58 +53,70 @@ def progress_figure(view: RunView) -> Any:
     if view.best_id is not None:
         b = view.by_id()[view.best_id]
         ax.annotate(f"best: node {b.node.id}", (b.iteration, b.node.score), textcoords="offset points",
-                    xytext=(6, -14), fontsize=8, color="#d1495b")
+                    xytext=(6, 6), fontsize=8, color="#d1495b")
     ax.set_xlabel("iteration")
     ax.set_ylabel("score (fraction of tasks resolved)")
-    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylim(-0.03, 1.08)
     if its:
         ax.set_xlim(min(its) - 0.3, max(its) + 0.3)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", frameon=False)
+    ax.legend(fontsize=8, loc="lower right", frameon=True, framealpha=0.9)
     ax.set_title("Progress", fontsize=11, loc="left")
     fig.tight_layout()
     return fig
 
 
-def cost_series(view: RunView) -> tuple[str, list[float], list[float], list[int]]:
-    """(x label, x, cumulative dollars, cumulative tokens): over wall-clock minutes when the calls are
-    timestamped, else over iterations from the nodes' own accounting."""
+def cost_series(view: RunView) -> tuple[str, list[float], list[float], list[int], list[int]]:
+    """(x label, x, cumulative dollars, cumulative input tokens, cumulative output tokens): over wall-clock
+    minutes when the calls are timestamped, else over iterations from the nodes' own accounting."""
     timed = sorted((c for c in view.calls if c.at is not None), key=lambda c: c.at)
+    xs: list[float] = []
+    usd: list[float] = []
+    tin: list[int] = []
+    tout: list[int] = []
+    total_usd, total_in, total_out = 0.0, 0, 0
     if timed:
         t0 = timed[0].at
-        xs, usd, tok = [], [], []
-        total_usd, total_tok = 0.0, 0
         for c in timed:
             total_usd += c.cost_usd
-            total_tok += c.tokens_in + c.tokens_out
+            total_in += c.tokens_in
+            total_out += c.tokens_out
             xs.append((c.at - t0).total_seconds() / 60.0)
             usd.append(total_usd)
-            tok.append(total_tok)
-        return "minutes since the first model call", xs, usd, tok
-    xs, usd, tok = [], [], []
-    total_usd, total_tok = 0.0, 0
+            tin.append(total_in)
+            tout.append(total_out)
+        return "minutes since the first model call", xs, usd, tin, tout
     for v in sorted(view.nodes, key=lambda v: v.iteration):
         total_usd += float(v.node.cost_usd or 0.0)
-        total_tok += int(v.node.tokens_in or 0) + int(v.node.tokens_out or 0)
+        total_in += int(v.node.tokens_in or 0)
+        total_out += int(v.node.tokens_out or 0)
         xs.append(float(v.iteration))
         usd.append(total_usd)
-        tok.append(total_tok)
-    return "iteration", xs, usd, tok
+        tin.append(total_in)
+        tout.append(total_out)
+    return "iteration", xs, usd, tin, tout
 
 
 def cost_figure(view: RunView) -> Any:
-    """Cumulative dollars (left axis) and tokens (right axis) over the run."""
+    """Cumulative dollars, and cumulative input and output tokens, over the run (two panels)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.0, 3.2), dpi=110)
-    label, xs, usd, tok = cost_series(view)
-    ax.plot(xs, usd, color="#2a9d8f", lw=2, label="dollars")
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(7.0, 3.2), dpi=110)
+    label, xs, usd, tin, tout = cost_series(view)
+    ax.step(xs, usd, where="post", color="#2a9d8f", lw=2)
     ax.set_xlabel(label)
-    ax.set_ylabel("cumulative $", color="#2a9d8f")
-    ax2 = ax.twinx()
-    ax2.plot(xs, tok, color="#e76f51", lw=1.5, ls="--", label="tokens")
-    ax2.set_ylabel("cumulative tokens", color="#e76f51")
-    ax.grid(alpha=0.3)
-    ax.set_title("Dollars and tokens", fontsize=11, loc="left")
+    ax.set_ylabel("cumulative $")
+    ax.set_title("Dollars", fontsize=11, loc="left")
+    ax2.step(xs, tin, where="post", color="#e76f51", lw=1.8, label="input")
+    ax2.step(xs, tout, where="post", color="#264653", lw=1.8, label="output")
+    ax2.set_xlabel(label)
+    ax2.set_title("Tokens", fontsize=11, loc="left")
+    ax2.legend(fontsize=8, frameon=False, loc="upper left")
+    for a in (ax, ax2):
+        a.grid(alpha=0.3)
+        a.set_ylim(bottom=0)
     fig.tight_layout()
     return fig
 

@@ -90,8 +90,9 @@ def test_summary_numbers(run_dir: tuple[Path, dict]) -> None:
     assert its == [0, 1, 2, 3]
     assert best == [0.25, 0.5, 0.75, 0.75]
     assert mean == [0.25, 0.375, 0.5, 0.5]
-    label, xs, usd, tok = cost_series(view)
+    label, xs, usd, tin, tout = cost_series(view)
     assert label.startswith("minutes") and xs[-1] == 11.0 and abs(usd[-1] - 0.048) < 1e-9
+    assert tin[-1] == sum(1000 + 10 * k for k in range(12)) and tout[-1] == 12 * 200
 
 
 def test_missing_run_is_bad_input(tmp_path: Path, capsys) -> None:
