@@ -19,7 +19,8 @@ from typing import Any, Mapping, Sequence
 from dgm.errors import AgentFailure, SandboxError
 from dgm.sandbox.engine import docker_client
 from dgm.sandbox.execstream import STDOUT, Capture, ExecStream
-from dgm.sandbox.sweep import host_identity, process_start, sweep
+from dgm.sandbox.hardening import Limits, hardened_host_config, sandbox_labels
+from dgm.sandbox.sweep import sweep
 from dgm.sandbox.transfer import extract_untrusted, tar_file, tar_tree
 
 __all__ = ["Limits", "Mount", "ExecResult", "Sandbox", "sweep"]
@@ -28,20 +29,6 @@ AGENT = "1000:1000"
 RELAY_MOUNT = "/run/dgm"
 SEED = "/opt/dgm/seed"
 KILL_GRACE = 5.0  # seconds to drain output after the kill
-
-
-@dataclass
-class Limits:
-    """Resource limits of one sandbox; every one is configurable."""
-
-    memory_mb: int = 2048
-    pids: int = 512
-    cpus: float = 1.0
-    wall_seconds: float = 1800  # whole sandbox lifetime
-    exec_seconds: float = 600  # default per-exec timeout
-    output_bytes: int = 1_000_000  # cap per exec (the rest is dropped, marked truncated)
-    tmp_mb: int = 512
-    disk_mb: int = 2048
 
 
 @dataclass
@@ -133,35 +120,8 @@ class Sandbox:
             binds[str(host)] = {"bind": m.container, "mode": "ro" if m.read_only else "rw"}
         if relay_dir:
             environment["DGM_RELAY_SOCKET"] = f"{RELAY_MOUNT}/relay.sock"
-        owned = "uid=1000,gid=1000,mode=0755"
-        host_config = api.create_host_config(
-            binds=binds,
-            network_mode="none",
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            read_only=True,
-            mem_limit=f"{limits.memory_mb}m",
-            memswap_limit=f"{limits.memory_mb}m",
-            pids_limit=limits.pids,
-            nano_cpus=int(limits.cpus * 1e9),
-            init=True,
-            auto_remove=True,
-            tmpfs={
-                "/testbed": f"size={limits.disk_mb}m,{owned},exec",
-                "/tmp": f"size={limits.tmp_mb}m,mode=1777,exec",
-                "/home/agent": f"size={limits.tmp_mb}m,{owned},exec",
-                "/io": f"size={limits.tmp_mb}m,{owned}",
-                "/io/out": f"size={limits.tmp_mb}m,{owned}",
-            },
-            ulimits=[docker.types.Ulimit(name="core", soft=0, hard=0)],
-        )
-        labels = {
-            "dgm": "1",
-            "dgm.run": run_id,
-            "dgm.pid": str(os.getpid()),
-            "dgm.pidstart": process_start(os.getpid()),
-            "dgm.host": host_identity(),
-        }
+        host_config = api.create_host_config(binds=binds, **hardened_host_config(limits))
+        labels = sandbox_labels(run_id)
         # PID 1 (docker-init) and its `sleep` run as root without any capability: agent code
         # (uid 1000) can neither kill the lifetime keeper nor escape the wall-clock limit,
         # and a forgotten container exits, and is removed, by itself.

@@ -1,0 +1,62 @@
+"""What makes a sandbox container hardened: its limits, host configuration and labels."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from dgm.sandbox.sweep import host_identity, process_start
+
+
+@dataclass
+class Limits:
+    """Resource limits of one sandbox; every one is configurable."""
+
+    memory_mb: int = 2048
+    pids: int = 512
+    cpus: float = 1.0
+    wall_seconds: float = 1800  # whole sandbox lifetime
+    exec_seconds: float = 600  # default per-exec timeout
+    output_bytes: int = 1_000_000  # cap per exec (the rest is dropped, marked truncated)
+    tmp_mb: int = 512
+    disk_mb: int = 2048
+
+
+def hardened_host_config(limits: Limits) -> dict[str, Any]:
+    """Keyword arguments for the engine's host config: offline, capless, read-only, capped."""
+    import docker
+
+    owned = "uid=1000,gid=1000,mode=0755"
+    return dict(
+        network_mode="none",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        read_only=True,
+        mem_limit=f"{limits.memory_mb}m",
+        memswap_limit=f"{limits.memory_mb}m",
+        pids_limit=limits.pids,
+        nano_cpus=int(limits.cpus * 1e9),
+        init=True,
+        auto_remove=True,
+        # The only writable places; tmpfs sizes are the disk limits.
+        tmpfs={
+            "/testbed": f"size={limits.disk_mb}m,{owned},exec",
+            "/tmp": f"size={limits.tmp_mb}m,mode=1777,exec",
+            "/home/agent": f"size={limits.tmp_mb}m,{owned},exec",
+            "/io": f"size={limits.tmp_mb}m,{owned}",
+            "/io/out": f"size={limits.tmp_mb}m,{owned}",
+        },
+        ulimits=[docker.types.Ulimit(name="core", soft=0, hard=0)],
+    )
+
+
+def sandbox_labels(run_id: str) -> dict[str, str]:
+    """Labels that let `sweep` find a container by run, and judge whether its owner is alive."""
+    return {
+        "dgm": "1",
+        "dgm.run": run_id,
+        "dgm.pid": str(os.getpid()),
+        "dgm.pidstart": process_start(os.getpid()),
+        "dgm.host": host_identity(),
+    }
