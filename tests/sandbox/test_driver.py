@@ -151,7 +151,9 @@ def test_sweep_by_run_and_by_dead_process(base_image: str, run_id: str) -> None:
     live = Sandbox.start(base_image, run_id=run_id)
     try:
         assert {c["Id"] for c in _containers(run_id)} == {orphan, live.id}
-        assert sweep(None) >= 1  # the dead process's container, never the live one
+        # The dead process's container goes, never the live one. (Any dgm process on this
+        # host may sweep the orphan first, so the count alone is not the test.)
+        sweep(None)
         assert {c["Id"] for c in _containers(run_id)} == {live.id}
         assert live.exec("true").ok
         assert sweep(run_id) == 1
