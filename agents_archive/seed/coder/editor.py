@@ -33,7 +33,11 @@ class Editor:
                     dirnames[:] = []
                 entries += [os.path.join(dirpath, n) for n in sorted(filenames) if not n.startswith(".")]
             return "\n".join(entries[:500]) + ("\n[... more files not shown]" if len(entries) > 500 else "")
-        lines = self._read(full).splitlines()
+        text = self._read(full)
+        if "\0" in text:
+            return "%s looks binary (it contains NUL bytes); not shown" % path
+        # Undecodable bytes are kept for editing (surrogateescape) but shown as U+FFFD.
+        lines = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").splitlines()
         start, end = 1, len(lines)
         if view_range:
             if len(view_range) != 2:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from typing import Any, Dict, Optional
 
 from .editor import EditError, Editor
@@ -60,9 +61,14 @@ class Toolbox:
 
     def close(self) -> None:
         self.shell.close()
+        shutil.rmtree(self.shell.scratch, ignore_errors=True)
 
     def call(self, name: str, raw_arguments: Any, time_left: Optional[float] = None) -> str:
         """Run one tool call; raises Submitted for submit, returns the observation otherwise."""
+        # Lone surrogates (from undecodable file bytes) are not valid in a JSON request.
+        return self._call(name, raw_arguments, time_left).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+    def _call(self, name: str, raw_arguments: Any, time_left: Optional[float]) -> str:
         try:
             args = raw_arguments if isinstance(raw_arguments, dict) else json.loads(raw_arguments or "{}")
             if not isinstance(args, dict):

@@ -58,3 +58,12 @@ def test_create_new_and_undo_removes_it(editor, tmp_path):
     assert not (tmp_path / "new" / "dir" / "g.py").exists()
     with pytest.raises(EditError, match="does not exist"):
         editor.view("missing.py")
+
+
+def test_binary_and_undecodable_files_are_shown_safely(editor, tmp_path):
+    (tmp_path / "blob.bin").write_bytes(b"\x00\x01\x02")
+    assert "binary" in editor.view("blob.bin")
+    (tmp_path / "latin.py").write_bytes(b"name = '\xe9t\xe9'\n")
+    assert editor.view("latin.py") == "1\tname = '\ufffdt\ufffd'"
+    editor.str_replace("latin.py", "name", "title")  # the original bytes survive an edit
+    assert (tmp_path / "latin.py").read_bytes() == b"title = '\xe9t\xe9'\n"
