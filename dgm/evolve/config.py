@@ -85,8 +85,8 @@ class EvolveSection:
     own_tests: str = field(default="cd /testbed && python3 -m pytest -q tests", metadata=doc(
         "command running a child's own tests in its sandbox"))
     cache: str = field(default="run", metadata=doc(
-        "result cache scope: run (RUN/cache.sqlite), home ($DGM_HOME/evolve-cache.sqlite) or off",
-        choices=("run", "home", "off")))
+        "result cache: run (RUN/cache.sqlite), home ($DGM_HOME/evolve-cache.sqlite, shared by runs), "
+        "off, or the path of a cache file"))
 
 
 @dataclass

@@ -80,7 +80,7 @@ class Job:
             got = [node.results[iid] for iid in ids if iid in node.results]
             score = sum(1 for r in got if r.get("resolved")) / len(ids)
             loop.archive.update_node(self.node_id, stage_scores={**node.stage_scores, str(number): score})
-            loop.log(f"{self.label()}: stage {number} score {score:.3f} ({len(got)} tasks)")
+            loop.log(f"{self.label()}: stage {number} score {score:.3f} over {len(got)} task(s)")
             if child and number == 1 and got and all(r.get("empty_patch") for r in got):
                 return "empty patches"
             if number < len(plan.stages) and score < loop.config.dataset.gate:

@@ -52,12 +52,7 @@ class Evolution:
         self.executor = executor or LocalExecutor(
             self.config.evolve.workers,
             WorkContext(session.gateway, session.relay, session.run_id, _agent_image), self.board)
-        cache_path = {"run": session.run_dir / "cache.sqlite", "off": None}.get(self.config.evolve.cache)
-        if self.config.evolve.cache == "home":
-            from dgm.home import dgm_home
-
-            cache_path = dgm_home() / "evolve-cache.sqlite"
-        self.cache = ResultCache(cache_path)
+        self.cache = ResultCache(cache_file(self.config.evolve.cache, session.run_dir))
         self.stopping: str | None = None
         self.started = time.monotonic()
         wall = self.config.budget.wall_seconds
@@ -88,9 +83,14 @@ class Evolution:
                 p.update(phase=f"iteration {k}", iteration=k)
                 self.log(f"iteration {k}: parents {', '.join(j.parent_id for j in jobs)}")
                 self.drive(jobs)
-        finally:
-            self.executor.shutdown(wait=True)
+        except BaseException:
+            # Ctrl-C or a loop failure: do not wait for work in flight (its containers are removed
+            # at exit, and --resume redoes it).
+            self.executor.shutdown(wait=False)
             self.cache.close()
+            raise
+        self.executor.shutdown(wait=True)
+        self.cache.close()
         return self.summary()
 
     def iteration_jobs(self, k: int) -> list[ChildJob]:
@@ -325,6 +325,19 @@ class Evolution:
         best = (s.best_node, s.best_score) if s.best_node is not None else None
         return RunSummary(self.stopping, self.iteration, s.admitted, s.rejected, s.pending, s.spent_usd, best,
                           reasons, self.cache.hits)
+
+
+def cache_file(setting: str, run_dir: Path) -> Path | None:
+    """Where evolve.cache says results are kept (None: off)."""
+    if setting == "off":
+        return None
+    if setting == "run":
+        return run_dir / "cache.sqlite"
+    if setting == "home":
+        from dgm.home import dgm_home
+
+        return dgm_home() / "evolve-cache.sqlite"
+    return Path(setting).expanduser()
 
 
 _image_lock = threading.Lock()

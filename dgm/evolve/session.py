@@ -106,7 +106,7 @@ def open_session(config: EvolveConfig, *, live: bool | None = None) -> Session:
                 progress.log(f"removed {removed} container(s) left by the interrupted run")
         archive = _archive(config, run_dir, rid)
         stack.callback(archive.close)
-        envs = environments(config, plan, progress.log)
+        envs = environments(config, plan, rid, progress.log)
         servers = _scripted_servers(config, stack)
         from dgm.llm.gateway import Gateway
         from dgm.llm.relay import Relay

@@ -49,7 +49,7 @@ def run_eval(item: EvalItem, context: Any) -> EvalOutcome:
     outcome = EvalOutcome(item.instance_id, item.stage, agent)
     if not item.grade or outcome.empty_patch:
         return outcome
-    from dgm.bench import grade
+    from dgm.bench.grading import grade
 
     started = time.monotonic()
     result = grade(item.instance, item.environment, agent.patch, run_id=context.run_id,

@@ -70,15 +70,15 @@ def _read_ids(spec: str, i: int) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
 
 
-def environments(config: EvolveConfig, plan: TaskPlan, log: Callable[[str], None]) -> dict[str, Any]:
+def environments(config: EvolveConfig, plan: TaskPlan, run_id: str, log: Callable[[str], None]) -> dict[str, Any]:
     """The validated environment of every task the run needs; built first when dataset.build allows."""
-    from dgm.bench.store import BenchStore
+    from dgm.bench import BenchStore
 
     store = BenchStore(Path(config.dataset.store)) if config.dataset.store else BenchStore()
     out: dict[str, Any] = {}
     missing: list[str] = []
     for iid in plan.needed():
-        env = _lookup(store, iid)
+        env = store.get(iid)
         if env is None or not str(env.status).startswith("validated"):
             missing.append(iid)
         else:
@@ -88,7 +88,7 @@ def environments(config: EvolveConfig, plan: TaskPlan, log: Callable[[str], None
                          hint="run `dgm bench build` first, or set dataset.build = true")
     for iid in missing:
         log(f"building the environment of {iid}")
-        env = _build(store, plan.instances[iid])
+        env = _build(store, plan.instances[iid], run_id, log)
         if not str(env.status).startswith("validated"):
             raise BenchError(f"the environment of {iid} did not validate: {env.status}",
                              hint="drop this task from the stages or fix its recipe")
@@ -96,20 +96,10 @@ def environments(config: EvolveConfig, plan: TaskPlan, log: Callable[[str], None
     return out
 
 
-def _lookup(store: Any, instance_id: str) -> Any:
-    return store.get(instance_id)
+def _build(store: Any, instance: Any, run_id: str, log: Callable[[str], None]) -> Any:
+    """Build and validate one instance with the bench's builder (it records the verdict in the store)."""
+    from dgm.bench import build_instance
 
-
-def _build(store: Any, instance: Any) -> Any:
-    """Build and validate one instance with the bench room's API."""
-    from dgm.bench import store as store_module
-
-    for name in ("prepare", "build_and_validate", "ensure"):
-        fn = getattr(store, name, None) or getattr(store_module, name, None)
-        if callable(fn):
-            try:
-                return fn(instance) if getattr(store, name, None) else fn(store, instance)
-            except TypeError:
-                continue
-    raise BenchError("this dgm.bench has no build entry point the loop knows",
-                     hint="build the environments with `dgm bench build` and set dataset.build = false")
+    env = build_instance(instance, store, run_id=run_id)
+    log(f"environment of {instance.instance_id}: {env.status}" + (f" ({env.detail})" if env.detail else ""))
+    return env

@@ -65,7 +65,6 @@ def test_overrides_parse_as_toml(dataset: Path, tmp_path: Path) -> None:
     ("evolve.workers=two", ["evolve.workers", "int"]),
     ("selection.strategy=worst", ["selection.strategy", "score_child_prop"]),
     ("dataset.gate=1.5", ["dataset.gate"]),
-    ("evolve.cache=maybe", ["evolve.cache", "run, home, off"]),
     ("dataset.stages=[3, 99]", ["dataset.stages[1]"]),
     ("dataset.stages=[\"nope__1\"]", ["nope__1"]),
     ("selection.params={bogus = 1}", ["selection.params", "bogus"]),
