@@ -72,13 +72,15 @@ def render_page(view: RunView, plots: dict[str, str], plot_links: dict[str, list
         f'<body data-start="{e(start)}"><header><h1>{e(title)}</h1>'
         f'<p class="sub">{len(view.nodes)} nodes · generated {now} · click a node in the tree</p></header><main>'
         f'<section id="summary"><h2>Summary</h2>{summary_html(view.stats)}</section>'
-        f'<div class="grid"><section id="tree"><h2>Lineage<span class="zoom"><button data-zoom="out" '
+        '<div class="grid"><div class="left">'
+        f'<section id="tree"><h2>Lineage<span class="zoom"><button data-zoom="out" '
         'title="zoom out">−</button><button data-zoom="fit" title="fit the width">fit</button><button '
         f'data-zoom="in" title="zoom in">+</button></span></h2>{legend_html()}'
         f'<div class="tree-wrap">{tree_svg(view)}</div></section>'
-        f'<section id="node"><p id="hint">Click a node in the tree.</p>{panels}</section></div>'
         f'<section id="best-path"><h2>From the seed to the best agent</h2>{best_path_html(view)}</section>'
         f'<section id="plots-section"><h2>Plots</h2><div class="plots">{"".join(figures)}</div></section>'
+        '</div>'
+        f'<section id="node"><p id="hint">Click a node in the tree.</p>{panels}</section></div>'
         f"</main><script>{_static('report.js')}</script></body></html>\n"
     )
 

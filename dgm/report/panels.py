@@ -111,34 +111,38 @@ def tasks_html(tasks: list[TaskRow], link_prefix: str | None = None) -> str:
 
 
 def record_html(view: RunView, nv: NodeView) -> str:
+    """The record's key facts; commit, timestamps and meta fold away under "details"."""
     node = nv.node
     kids = [v.node.id for v in view.nodes if v.node.parent_id == node.id]
-    stage = ", ".join(f"stage {k}: {fmt_score(v)}" for k, v in sorted(node.stage_scores.items())) or "–"
+    stage = ", ".join(f"stage {k}: {fmt_score(v)}" for k, v in sorted(node.stage_scores.items()))
     rows = [
+        ("score", f"<b>{fmt_score(node.score)}</b> ({sum(1 for t in nv.tasks if t.resolved)}/{len(nv.tasks)} "
+                  f"resolved){' · ' + e(stage) if stage else ''}"),
         ("parent", node_link(node.parent_id)),
         ("children", ", ".join(node_link(k) for k in kids) or "–"),
-        ("generation", e(node.generation)),
-        ("iteration", e(nv.iteration)),
-        ("status", status_badge(node.status)),
-        ("score", f"{fmt_score(node.score)} ({sum(1 for t in nv.tasks if t.resolved)}/{len(nv.tasks)} resolved)"),
-        ("stage scores", e(stage)),
-        ("tokens", f"{int(node.tokens_in or 0):,} in / {int(node.tokens_out or 0):,} out"),
-        ("cost", f"${float(node.cost_usd or 0):.4f}"),
-        ("wall time", f"{float(node.wall_seconds or 0):.1f} s"),
+        ("generation", f"{e(node.generation)} · iteration {e(nv.iteration)}"),
+        ("spent", f"${float(node.cost_usd or 0):.4f} · {int(node.tokens_in or 0):,} tokens in, "
+                  f"{int(node.tokens_out or 0):,} out · {float(node.wall_seconds or 0):.1f} s"),
+    ]
+    details = [
+        ("status", e(node.status)),
         ("commit", f'<span class="mono">{e(node.commit)}</span>'),
         ("created", e(node.created_at)),
         ("updated", e(node.updated_at)),
     ]
     if node.meta:
-        rows.append(("meta", _value_html(node.meta)))
-    return '<table class="record">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+        details.append(("meta", _value_html(node.meta)))
+
+    def table(items: list[tuple[str, str]]) -> str:
+        return '<table class="record">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in items) + "</table>"
+
+    return table(rows), f"<details><summary>Record details</summary>{table(details)}</details>"
 
 
 def panel_html(view: RunView, nv: NodeView) -> str:
-    """The panel shown when a node is clicked: record, diagnosis, task, diff against the parent, tasks."""
+    """The panel shown when a node is clicked: record, task, diff against the parent, diagnosis, tasks."""
     node = nv.node
-    path = [pid for pid in _ancestry(view, node.id)]
-    crumbs = " → ".join(node_link(p) for p in path)
+    crumbs = " → ".join(node_link(p) for p in _ancestry(view, node.id))
     best = ' <span class="badge best">best</span>' if node.id == view.best_id else ""
     files, added, removed = diff_stats(nv.diff)
     if node.parent_id is None:
@@ -151,15 +155,17 @@ def panel_html(view: RunView, nv: NodeView) -> str:
                      f"against node {node_link(node.parent_id)}</p>{note}{diff_html(nv.diff)}")
     task = (f'<div class="text task">{e(node.improvement_task)}</div>' if node.improvement_task
             else '<p class="muted">None recorded.</p>')
+    record, details = record_html(view, nv)
     return (
         f'<article class="panel" id="panel-{e(node.id)}" data-node="{e(node.id)}" hidden>'
         f"<h2>Node {e(node.id)} {status_badge(node.status)}{best}</h2>"
         f'<p class="crumbs">lineage: {crumbs}</p>'
-        f"{record_html(view, nv)}"
+        f"{record}"
         f"<h3>Improvement task</h3>{task}"
-        f"<h3>Diagnosis</h3>{diagnosis_html(nv.diagnosis)}"
         f'<h3>Diff against its parent</h3><div class="diff-wrap">{diff_part}</div>'
+        f"<h3>Diagnosis</h3>{diagnosis_html(nv.diagnosis)}"
         f"<h3>Task results</h3>{tasks_html(nv.tasks, view.link_prefix)}"
+        f"{details}"
         "</article>"
     )
 
