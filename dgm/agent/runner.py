@@ -21,6 +21,9 @@ RESULT_CAP = 100_000
 LOG_CAP = 256_000             # characters of agent stdout/stderr kept in AgentRun.log
 EXIT_LIMIT = 3
 STATUSES = ("submitted", "limit", "error", "timeout", "crashed", "killed")
+# Untracked residue of building and testing: never part of an answer, often binary.
+RESIDUE = ["__pycache__/", "*.py[cod]", ".pytest_cache/", "*.egg-info/", ".eggs/", "*.so", ".tox/",
+           ".mypy_cache/", ".coverage"]
 
 
 @dataclass
@@ -118,6 +121,11 @@ def _run_in(box: "Sandbox", env: dict[str, str], timeout: float) -> AgentRun:
     base = head.output.strip() if head.ok and len(head.output.strip()) == 40 else None
     if base is None:
         notes.append(f"no git HEAD in /testbed before the run ({head.output.strip()[:200]}); no patch")
+    else:
+        exclude = "\n".join(["", "# dgm: build and test residue", *RESIDUE, ""])
+        box.put_file("/tmp/dgm-residue", exclude.encode())
+        box.exec('info="$(git rev-parse --git-path info)" && mkdir -p "$info" '
+                 '&& cat /tmp/dgm-residue >> "$info/exclude"', timeout=60)
     argv = ["python3", f"/agent/{ENTRY}", "--task", "/io/task.json", "--repo", "/testbed", "--out", "/io/out"]
     try:
         res = box.exec(argv, timeout=timeout, env=env)

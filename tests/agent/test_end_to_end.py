@@ -43,8 +43,9 @@ FIX_SCRIPT = [
     tool("editor", command="view", path="calc.py"),
     tool("editor", command="str_replace", path="calc.py", old_str="return a - b", new_str="return a + b"),
     tool("bash", command="python3 -m pytest -q test_calc.py 2>&1 | tail -2"),
-    # A change to a test file: part of the patch, dropped before grading.
-    tool("bash", command="echo '# checked' >> test_calc.py && git status --short"),
+    # A change to a test file: part of the patch, dropped before grading. Build residue: not in the patch.
+    tool("bash", command="echo '# checked' >> test_calc.py && mkdir -p __pycache__ x.egg-info && "
+                         "echo x > __pycache__/calc.cpython-311.pyc && echo y > x.egg-info/PKG-INFO"),
     tool("submit", summary="add() adds now"),
 ]
 
