@@ -143,22 +143,29 @@ def _run_streamed(console: Console, req: ReplayRequest, tree: Path, env: Any, in
     from dgm.agent import run_agent
 
     box: dict[str, Any] = {}
+    run_id = f"replay-{uuid.uuid4().hex[:10]}"
 
     def work() -> None:
         try:
             box["run"] = run_agent(tree, image=env.image, problem_statement=instance.problem_statement,
-                                   instance_id=instance.instance_id, relay=relay,
-                                   run_id=f"replay-{uuid.uuid4().hex[:10]}", account=f"replay:{node_id}",
-                                   limits=limits, out_dir=out)
+                                   instance_id=instance.instance_id, relay=relay, run_id=run_id,
+                                   account=f"replay:{node_id}", limits=limits, out_dir=out)
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
 
     follower = CallsFollower(out / "llm_calls.jsonl", console, full=req.full)
     worker = threading.Thread(target=work, name="dgm-replay-agent", daemon=True)
     worker.start()
-    while worker.is_alive():
-        follower.poll()
-        worker.join(timeout=0.2)
+    try:
+        while worker.is_alive():
+            follower.poll()
+            worker.join(timeout=0.2)
+    except KeyboardInterrupt:
+        # The worker thread dies with the process, before its sandbox's cleanup: remove it here.
+        from dgm.sandbox.sweep import sweep
+
+        sweep(run_id=run_id)
+        raise
     if "error" in box:
         raise box["error"]
     run = box["run"]
