@@ -30,6 +30,7 @@ class _BuildLog:
 def build_instance(instance: TaskInstance, store: BenchStore, *, run_id: str,
                    validate_it: bool = True) -> TaskEnvironment:
     """One instance end to end; every failure becomes a manifest row, never an exception."""
+    from dgm.bench import official
     from dgm.bench.environment import build_environment
     from dgm.bench.recipe import recipe_for
 
@@ -38,6 +39,20 @@ def build_instance(instance: TaskInstance, store: BenchStore, *, run_id: str,
     started = time.monotonic()
     env = TaskEnvironment(instance.instance_id, image="", repo=instance.repo)
     store.save_instance(instance)
+    if official.applies(instance):
+        try:
+            env.image = official.ensure_official_image(instance, progress=log)
+            env.test_command = official.command_from_eval_script(str(instance.extra["eval_script"]))
+            env.log_parser = str(instance.extra.get("log_parser") or instance.repo)
+            env.notes = {"kind": "official", "official_image": str(instance.extra["image"])}
+        except DgmError as exc:  # no registry: the offline rebuild below
+            log(f"official image unusable, building offline: {exc}")
+            env.image = ""
+    if env.image:
+        log(f"image {env.image}")
+        if not validate_it:
+            return _finish(store, env, "built", "", started)
+        return validate_environment(instance, env, store, run_id=run_id, started=started)
     try:
         recipe = recipe_for(instance, store.work_dir(instance.instance_id))
     except DgmError as exc:
