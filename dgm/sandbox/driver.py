@@ -252,7 +252,7 @@ class Sandbox:
         remaining = self.limits.wall_seconds - (time.monotonic() - self.started)
         limit = max(0.0, min(limit, remaining))
         started = time.monotonic()
-        since = int(time.time()) - 1
+        since = time.time()
         try:
             exec_id = api.exec_create(
                 self.id, argv, stdout=True, stderr=True, stdin=stdin is not None, tty=False,
@@ -314,11 +314,16 @@ class Sandbox:
             time.sleep(0.2)
         self.stop()
 
-    def _oom_since(self, since: int) -> bool:
+    def _oom_since(self, since: float) -> bool:
+        """Whether the engine saw an OOM kill in this container since SINCE (epoch seconds)."""
         api = docker_client().api
-        events = api.events(since=since, until=int(time.time()) + 1, decode=True,
-                            filters={"container": self.id, "event": "oom"})
-        return any(True for _ in events)
+        for attempt in range(3):  # the event can land a moment after the exec's stream closed
+            events = api.events(since=f"{since:.9f}", until=f"{time.time():.9f}", decode=True,
+                                filters={"container": self.id, "event": "oom"})
+            if any(True for _ in events):
+                return True
+            time.sleep(0.1 * (attempt + 1))
+        return False
 
     # ---- files -----------------------------------------------------------------------
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:

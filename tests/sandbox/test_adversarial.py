@@ -41,6 +41,8 @@ def test_memory_hog_is_oom_killed(base_image: str, run_id: str, small: Limits) -
         res = box.exec("python3 -c 'x = bytearray(1 << 30); print(len(x))'", timeout=60)
         assert res.oom_killed and res.exit_code == 137 and res.status() == "killed: out of memory"
         assert box.exec("echo alive").ok  # only the hog died
+        killed = box.exec("kill -KILL $$")  # exit 137 too, but not for memory
+        assert killed.exit_code == 137 and not killed.oom_killed and killed.status() == "exit 137"
     assert_next_sandbox_works(base_image, run_id)
 
 
