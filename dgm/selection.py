@@ -7,9 +7,10 @@ Candidates are the admitted nodes that have a score (the root included).
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Protocol, Sequence
 
-from dgm.archive.node import Node
+from dgm.archive.node import ADMITTED, Node
 from dgm.errors import ArchiveError, BadInput
 
 if TYPE_CHECKING:
@@ -30,11 +31,34 @@ def candidates(nodes: Sequence[Node]) -> list[Node]:
     return [n for n in nodes if n.status == "admitted" and n.score is not None]
 
 
-def _checked(nodes: Sequence[Node], k: int) -> list[Node]:
+@dataclass
+class Pool:
+    """The candidates as columns, in the order of the node list."""
+
+    ids: list[str]
+    scores: "np.ndarray"
+    children: "np.ndarray"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def make_pool(nodes: Sequence[Node], n_children: Mapping[str, int]) -> Pool:
+    """Candidates (admitted, with a score) with their scores and children counts."""
+    import numpy as np
+
+    pool = [n for n in nodes if n.status == ADMITTED and n.score is not None]
+    ids = [n.id for n in pool]
+    get = n_children.get
+    return Pool(ids, np.array([n.score for n in pool], dtype=float),
+                np.array([get(i, 0) for i in ids], dtype=float))
+
+
+def _checked(nodes: Sequence[Node], n_children: Mapping[str, int], k: int) -> Pool:
     if k < 0:
         raise BadInput(f"number of parents k={k} is negative", hint="ask for k >= 0 parents")
-    pool = candidates(nodes)
-    if not pool and k:
+    pool = make_pool(nodes, n_children)
+    if not len(pool) and k:
         raise ArchiveError("no admitted node with a score to select a parent from "
                            "(evaluate the root node first)")
     return pool
@@ -45,47 +69,34 @@ class _Weighted:
 
     name = ""
 
-    def weights(self, pool: list[Node], n_children: Mapping[str, int]) -> "np.ndarray":
+    def weights(self, pool: Pool) -> "np.ndarray":
         raise NotImplementedError
 
     def probabilities(self, nodes: Sequence[Node], n_children: Mapping[str, int]) -> dict[str, float]:
         """node id -> probability of being drawn in one draw (candidates only)."""
-        pool = candidates(nodes)
-        if not pool:
+        pool = make_pool(nodes, n_children)
+        if not len(pool):
             return {}
-        w = self.weights(pool, n_children)
+        w = self.weights(pool)
         total = float(w.sum())
         if total <= 0:  # e.g. every score is 0 under score_prop: fall back to uniform
-            return {n.id: 1.0 / len(pool) for n in pool}
-        return {n.id: float(wi) / total for n, wi in zip(pool, w)}
+            return {i: 1.0 / len(pool) for i in pool.ids}
+        return dict(zip(pool.ids, (w / total).tolist()))
 
     def select(self, nodes: Sequence[Node], n_children: Mapping[str, int], k: int,
                rng: random.Random) -> list[str]:
-        pool = _checked(nodes, k)
+        pool = _checked(nodes, n_children, k)
         if not k:
             return []
         import numpy as np
 
-        cum = np.cumsum(self.weights(pool, n_children))
+        cum = np.cumsum(self.weights(pool))
         if cum[-1] <= 0:
             cum = np.arange(1, len(pool) + 1, dtype=float)
         # The same inverse-CDF draw as random.choices, vectorised over the candidates.
         u = np.array([rng.random() for _ in range(k)]) * cum[-1]
         picks = np.minimum(np.searchsorted(cum, u, side="right"), len(pool) - 1)
-        return [pool[i].id for i in picks]
-
-
-def _scores(pool: list[Node]) -> "np.ndarray":
-    import numpy as np
-
-    return np.array([n.score for n in pool], dtype=float)
-
-
-def _child_counts(pool: list[Node], n_children: Mapping[str, int]) -> "np.ndarray":
-    import numpy as np
-
-    get = n_children.get
-    return np.array([get(n.id, 0) for n in pool], dtype=float)
+        return [pool.ids[i] for i in picks.tolist()]
 
 
 class ScoreChildProp(_Weighted):
@@ -97,12 +108,12 @@ class ScoreChildProp(_Weighted):
         self.lam = float(lam)
         self.alpha0 = float(alpha0)
 
-    def weights(self, pool: list[Node], n_children: Mapping[str, int]) -> "np.ndarray":
+    def weights(self, pool: Pool) -> "np.ndarray":
         import numpy as np
 
         with np.errstate(over="ignore"):  # exp overflow -> sigmoid 0, which is right
-            sig = 1.0 / (1.0 + np.exp(-self.lam * (_scores(pool) - self.alpha0)))
-        return sig / (1.0 + _child_counts(pool, n_children))
+            sig = 1.0 / (1.0 + np.exp(-self.lam * (pool.scores - self.alpha0)))
+        return sig / (1.0 + pool.children)
 
 
 class ScoreProp(_Weighted):
@@ -110,8 +121,8 @@ class ScoreProp(_Weighted):
 
     name = "score_prop"
 
-    def weights(self, pool: list[Node], n_children: Mapping[str, int]) -> "np.ndarray":
-        return _scores(pool)
+    def weights(self, pool: Pool) -> "np.ndarray":
+        return pool.scores
 
 
 class Random(_Weighted):
@@ -119,15 +130,15 @@ class Random(_Weighted):
 
     name = "random"
 
-    def weights(self, pool: list[Node], n_children: Mapping[str, int]) -> "np.ndarray":
+    def weights(self, pool: Pool) -> "np.ndarray":
         import numpy as np
 
         return np.ones(len(pool))
 
     def select(self, nodes: Sequence[Node], n_children: Mapping[str, int], k: int,
                rng: random.Random) -> list[str]:
-        pool = _checked(nodes, k)
-        return [pool[rng.randrange(len(pool))].id for _ in range(k)]
+        pool = _checked(nodes, n_children, k)
+        return [pool.ids[rng.randrange(len(pool))] for _ in range(k)]
 
 
 class Best:
@@ -140,16 +151,16 @@ class Best:
         """Candidate ids best first (only the first `limit` when given)."""
         import numpy as np
 
-        pool = candidates(nodes)
-        if not pool:
+        pool = make_pool(nodes, n_children)
+        if not len(pool):
             return []
-        scores, kids = _scores(pool), _child_counts(pool, n_children)
+        scores, kids, ids = pool.scores, pool.children, pool.ids
 
         def key(i: int) -> tuple:
-            return (-scores[i], kids[i], int(pool[i].id))
+            return (-scores[i], kids[i], int(ids[i]))
 
         if limit is None or limit >= len(pool):
-            return [pool[i].id for i in sorted(range(len(pool)), key=key)]
+            return [ids[i] for i in sorted(range(len(pool)), key=key)]
         # Order by (score, children) in C; only the prefix up to the end of the limit-th
         # element's tie group needs the exact key with the id.
         order = np.lexsort((kids, -scores))
@@ -157,11 +168,11 @@ class Best:
         rest = order[limit:]
         same = (scores[rest] == scores[last]) & (kids[rest] == kids[last])
         end = limit + (len(rest) if same.all() else int(np.argmin(same)))
-        return [pool[i].id for i in sorted(order[:end].tolist(), key=key)[:limit]]
+        return [ids[i] for i in sorted(order[:end].tolist(), key=key)[:limit]]
 
     def select(self, nodes: Sequence[Node], n_children: Mapping[str, int], k: int,
                rng: random.Random) -> list[str]:
-        pool = _checked(nodes, k)
+        pool = _checked(nodes, n_children, k)
         if not k:
             return []
         order = self.ranking(nodes, n_children, limit=min(k, len(pool)))
@@ -172,17 +183,19 @@ def _clade_arrays(nodes: Sequence[Node]) -> tuple["np.ndarray", "np.ndarray", "n
     """Per node (in list order): clade successes, clade failures, and whether it is a candidate."""
     import numpy as np
 
+    # One list comprehension per column: over 100k records these passes are the whole cost.
     index = {n.id: i for i, n in enumerate(nodes)}
-    parent = np.array([index.get(n.parent_id, -1) for n in nodes], dtype=np.int64)
+    get = index.get
+    parent = np.array([get(n.parent_id, -1) for n in nodes], dtype=np.int64)
     gen = np.array([n.generation for n in nodes], dtype=np.int64)
-    admitted = np.array([n.status == "admitted" for n in nodes], dtype=bool)
+    admitted = np.array([n.status == ADMITTED for n in nodes], dtype=bool)
     evaluated = np.array([len(n.results) for n in nodes], dtype=np.int64)
-    scores = np.array([n.score for n in nodes], dtype=float)  # None -> nan
+    score_arr = np.array([n.score for n in nodes], dtype=float)  # None -> nan
     evaluated[~admitted] = 0
     # The archive keeps score = resolved / evaluated, so counts come from two numbers;
     # a node with results but no score (hand-built) is counted from its results.
-    resolved = np.rint(np.nan_to_num(scores) * evaluated).astype(np.int64)
-    for i in np.flatnonzero(np.isnan(scores) & (evaluated > 0)):
+    resolved = np.rint(np.nan_to_num(score_arr) * evaluated).astype(np.int64)
+    for i in np.flatnonzero(np.isnan(score_arr) & (evaluated > 0)).tolist():
         resolved[i] = sum(1 for r in nodes[i].results.values() if r.get("resolved"))
     succ, fail = resolved, evaluated - resolved
     # Deepest level first, so each node's totals are complete before they flow to its parent.
@@ -201,11 +214,13 @@ def _clade_arrays(nodes: Sequence[Node]) -> tuple["np.ndarray", "np.ndarray", "n
                 s_list[p] += s_list[i]
                 f_list[p] += f_list[i]
         succ, fail = np.array(s_list, dtype=np.int64), np.array(f_list, dtype=np.int64)
-    return succ, fail, admitted & ~np.isnan(scores)
+    return succ, fail, admitted & ~np.isnan(score_arr)
 
 
 def clade_counts(nodes: Sequence[Node]) -> dict[str, tuple[int, int]]:
     """node id -> (resolved, unresolved) task results summed over its subtree of admitted nodes."""
+    if not nodes:
+        return {}
     succ, fail, _ = _clade_arrays(nodes)
     return {n.id: (int(succ[i]), int(fail[i])) for i, n in enumerate(nodes)}
 
@@ -219,14 +234,19 @@ class HgmThompson:
                rng: random.Random) -> list[str]:
         import numpy as np
 
-        _checked(nodes, k)
+        if k < 0:
+            raise BadInput(f"number of parents k={k} is negative", hint="ask for k >= 0 parents")
         if not k:
             return []
+        if not nodes:
+            _checked(nodes, n_children, k)
         succ, fail, eligible = _clade_arrays(nodes)
         cand = np.flatnonzero(eligible)
+        if not len(cand):
+            _checked(nodes, n_children, k)  # raises: nothing to select from
         gen_rng = np.random.default_rng(rng.getrandbits(64))
         draws = gen_rng.beta(1.0 + succ[cand], 1.0 + fail[cand], size=(k, len(cand)))
-        return [nodes[cand[i]].id for i in draws.argmax(axis=1)]
+        return [nodes[i].id for i in cand[draws.argmax(axis=1)].tolist()]
 
 
 SELECTORS: dict[str, type] = {
