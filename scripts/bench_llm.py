@@ -1,4 +1,4 @@
-"""Per-call latency of the model path against a loopback scripted server, measured side by side.
+"""Per-call latency of the model path against a loopback scripted server (its own process), side by side.
 
 raw HTTP (http.client) < litellm.completion < Gateway.complete (retries, accounting, recording)
 < relay + gateway (a client on the unix socket). Also litellm's import time and `dgm --help`.
@@ -8,6 +8,7 @@ Printed, never asserted.  Usage: python scripts/bench_llm.py [--calls 200]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -18,13 +19,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 from urllib.parse import urlparse
 
 for key, value in {"LITELLM_OFFLINE_MODE": "true", "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():
     os.environ.setdefault(key, value)
 
-from dgm.llm import Gateway, ModelSettings, Relay, RelayClient, ScriptedModelServer  # noqa: E402
+from dgm.llm import Gateway, ModelSettings, Relay, RelayClient  # noqa: E402
 from dgm.llm.backend import load_litellm  # noqa: E402
 
 MESSAGES = [{"role": "system", "content": "You are a coding agent."},
@@ -44,6 +45,15 @@ def timed(fn: Callable[[], object], calls: int, warmup: int = 5) -> list[float]:
     return out
 
 
+class CannedGateway(Gateway):
+    """A gateway that answers at once: isolates the relay's own cost (socket, HTTP parsing, JSON, threads)."""
+
+    def complete(self, role: str, messages: list[dict], **kw: object) -> dict:
+        return {"id": "canned", "object": "chat.completion", "model": "canned", "usage": {
+            "prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}, "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+
+
 def subprocess_seconds(code: str, repeats: int = 3) -> float:
     runs = []
     for _ in range(repeats):
@@ -53,15 +63,32 @@ def subprocess_seconds(code: str, repeats: int = 3) -> float:
     return statistics.median(runs)
 
 
+@contextlib.contextmanager
+def scripted_server_process(work: Path) -> Iterator[str]:
+    """The scripted server in its own process, like a remote provider: no GIL shared with the client."""
+    script = work / "script.json"
+    script.write_text(json.dumps(SCRIPT))
+    proc = subprocess.Popen([sys.executable, "-m", "dgm.llm.scripted", str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # "serving SCRIPT at URL (...)"
+        if " at " not in line:
+            raise RuntimeError(f"scripted server did not start: {line!r}")
+        yield line.split(" at ", 1)[1].split()[0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200, help="calls per path (default 200)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dgm-bench-llm-", dir="/tmp"))
     rows: dict[str, list[float]] = {}
+    hops: list[float] = []
     try:
-        with ScriptedModelServer(SCRIPT) as server:
-            url = urlparse(server.url)
+        with scripted_server_process(work) as server_url:
+            url = urlparse(server_url)
             body = json.dumps({"model": "scripted", "messages": MESSAGES}).encode()
 
             def raw() -> None:
@@ -73,10 +100,10 @@ def main() -> int:
             litellm = load_litellm()
 
             def direct() -> None:
-                litellm.completion(model="openai/scripted", messages=MESSAGES, api_base=server.url, api_key="x",
+                litellm.completion(model="openai/scripted", messages=MESSAGES, api_base=server_url, api_key="x",
                                    timeout=10, num_retries=0, max_retries=0)
 
-            settings = ModelSettings(model="openai/scripted", api_base=server.url, price_in_per_mtok=1.0,
+            settings = ModelSettings(model="openai/scripted", api_base=server_url, price_in_per_mtok=1.0,
                                      price_out_per_mtok=2.0, timeout=10)
             gateway = Gateway({"task": settings}, run_dir=work / "run")
 
@@ -85,10 +112,15 @@ def main() -> int:
 
             with Relay(gateway, work / "relay") as relay:
                 client = RelayClient(relay.socket_path, relay.issue_token("sandbox:relay"))
-
                 def through_relay() -> None:
+                    # paired: the same call's time inside the gateway is subtracted, so litellm's
+                    # jitter (tens of ms) cancels out of the relay's own cost
+                    inside = gateway.ledger.usage("sandbox:relay").seconds
+                    start = time.perf_counter()
                     reply = client.chat(MESSAGES)
+                    total = time.perf_counter() - start
                     assert reply.status == 200, reply.body
+                    hops.append(total - (gateway.ledger.usage("sandbox:relay").seconds - inside))
 
                 # interleave rounds so that machine load drifts hit every path alike
                 paths = {"raw HTTP (http.client)": raw, "litellm.completion": direct,
@@ -97,6 +129,10 @@ def main() -> int:
                 for _ in range(rounds):
                     for name, fn in paths.items():
                         rows.setdefault(name, []).extend(timed(fn, max(1, args.calls // rounds)))
+        canned = CannedGateway({"task": ModelSettings(model="openai/canned", api_base=server_url, tokens_only=True)})
+        with Relay(canned, work / "canned") as relay:
+            client = RelayClient(relay.socket_path, relay.issue_token("sandbox:canned"))
+            alone = timed(lambda: client.chat(MESSAGES), args.calls)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -113,6 +149,11 @@ def main() -> int:
     print(f"  Gateway over litellm            {gw_ms - lite_ms:8.2f}   (retry wrapper, accounting, JSONL recording)")
     print(f"  relay over Gateway              {relay_ms - gw_ms:8.2f}   (unix socket HTTP hop + JSON)")
     print(f"  relay + Gateway over litellm    {relay_ms - lite_ms:8.2f}   (target: under 5 ms)")
+    hop = sorted(hops)
+    print(f"  relay hop, paired per call      {statistics.median(hop) * 1000:8.2f}   [p90 {hop[int(len(hop) * 0.9)] * 1000:.2f}]"
+          "   (client time minus the same call's time inside the gateway)")
+    print(f"  relay hop alone (canned answer) {statistics.median(alone) * 1000:8.2f}   [p90 "
+          f"{sorted(alone)[int(len(alone) * 0.9)] * 1000:.2f}]   (new connection per call)")
 
     import_s = subprocess_seconds("import litellm")
     bare_s = subprocess_seconds("pass")

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 CALLS_FILE = "llm_calls.jsonl"
 
-_locks: dict[Path, threading.Lock] = {}
+_locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
@@ -39,8 +39,11 @@ def append(path: Path, exchange: Exchange) -> None:
     path = Path(path)
     data = (json.dumps(asdict(exchange), default=str, ensure_ascii=False) + "\n").encode("utf-8")
     with _lock_for(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             view = memoryview(data)
             while view:
@@ -67,6 +70,6 @@ def iter_lines(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _lock_for(path: Path) -> threading.Lock:
-    key = path.resolve()
+    key = os.path.abspath(path)  # not resolve(): no file system calls on the hot path
     with _locks_guard:
         return _locks.setdefault(key, threading.Lock())

@@ -119,6 +119,9 @@ def completion_body(request: Mapping[str, Any], reply: Reply, *, serial: int, mo
 def _handler_for(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # headers and body go out in separate writes: with Nagle's algorithm and the client's
+        # delayed ACK, every keep-alive response would stall ~40 ms
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
             pass
