@@ -13,6 +13,7 @@ from dgm.report.stats import RunStats, best_node, run_stats
 
 MAX_DIFF_CHARS = 300_000
 TASK_FILES = ("trajectory.json", "patch.diff", "eval.log")
+SELFMOD_FILES = ("trajectory.json", "patch.diff", "agent.log")
 
 
 @dataclass
@@ -38,6 +39,7 @@ class NodeView:
     diff_truncated: bool
     diagnosis: dict | None
     tasks: list[TaskRow]
+    selfmod_files: list[str] = field(default_factory=list)   # the self-modification run's artifacts
 
 
 @dataclass
@@ -126,8 +128,10 @@ def _node_view(archive: Any, run_dir: Path, node: Any, iteration: int, with_diff
         tasks.append(TaskRow(instance_id=instance_id, resolved=bool(result.get("resolved")),
                              stage=result.get("stage"), empty_patch=bool(result.get("empty_patch")),
                              result=result, failing=failing, files=files))
+    selfmod = [f"artifacts/{node.id}/selfmod/{name}" for name in SELFMOD_FILES
+               if (node_dir / "selfmod" / name).is_file() and not (node_dir / "selfmod" / name).is_symlink()]
     return NodeView(node=node, iteration=iteration, diff=diff[:MAX_DIFF_CHARS], diff_truncated=truncated,
-                    diagnosis=diagnosis, tasks=tasks)
+                    diagnosis=diagnosis, tasks=tasks, selfmod_files=selfmod)
 
 
 def _parse_time(value: Any) -> datetime | None:

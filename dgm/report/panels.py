@@ -156,6 +156,10 @@ def panel_html(view: RunView, nv: NodeView) -> str:
     task = (f'<div class="text task">{e(node.improvement_task)}</div>' if node.improvement_task
             else '<p class="muted">None recorded.</p>')
     record, details = record_html(view, nv)
+    if view.link_prefix is not None and nv.selfmod_files:
+        task += ('<div class="files">the self-modification run: ' + " · ".join(
+            f'<a href="{e(view.link_prefix + quote(f))}">{e(f.rsplit("/", 1)[-1])}</a>' for f in nv.selfmod_files)
+            + "</div>")
     return (
         f'<article class="panel" id="panel-{e(node.id)}" data-node="{e(node.id)}" hidden>'
         f"<h2>Node {e(node.id)} {status_badge(node.status)}{best}</h2>"

@@ -59,6 +59,7 @@ def test_report_is_one_self_contained_file(run_dir: tuple[Path, dict], capsys) -
     assert "+def run_tests():" in panel and "tests/test_toy__strings-2.py::test_case" in panel
     # Task artifacts are linked relative to the report, wherever it was written.
     assert f'href="../artifacts/{ids["best"]}/tasks/toy__calc-1/eval.log"' in panel
+    assert f'href="../artifacts/{ids["best"]}/selfmod/patch.diff"' in panel
 
 
 def test_agent_text_is_escaped(run_dir: tuple[Path, dict]) -> None:
