@@ -20,6 +20,7 @@ PASS_THROUGH = {"temperature", "max_tokens", "top_p", "stop", "seed", "response_
                 "parallel_tool_calls", "presence_penalty", "frequency_penalty", "n", "user"}
 DEFAULT_ROLE = "default"
 
+
 class Gateway:
     """Per-role model calls; every exchange is priced, charged to accounts, and recorded."""
 
@@ -68,8 +69,8 @@ class Gateway:
         error: str | None = None
         try:
             response = self._call(settings, messages, tools, tool_choice, params, attempts)
-        except ModelError as exc:
-            error = str(exc)
+        except BaseException as exc:  # ModelError, or an interruption: the attempt is recorded either way
+            error = str(exc) or type(exc).__name__
             raise
         finally:
             latency = time.monotonic() - start
