@@ -21,6 +21,7 @@ from dgm.errors import DgmError
 COMMANDS: list[str] = [
     "dgm.archive.cli",
     "dgm.sandbox.cli",
+    "dgm.agent.cli",
     "dgm.bench.cli",
     "dgm.evolve.cli",
     "dgm.report.cli",
