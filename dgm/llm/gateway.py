@@ -31,6 +31,9 @@ class Gateway:
             raise ModelSettingsError("no model roles configured", hint="give at least one role, e.g. 'task'")
         self.roles: dict[str, ModelSettings] = {
             name: s if isinstance(s, ModelSettings) else ModelSettings.from_dict(s) for name, s in roles.items()}
+        for settings in self.roles.values():
+            if settings.api_key_env:
+                settings.api_key()  # a missing key variable fails now, before any work is spent
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.prices: dict[str, Price] = freeze_prices(self.roles.values(), self.run_dir)
         self.ledger = Ledger(budget_usd=budget_usd)

@@ -139,6 +139,8 @@ def test_key_is_read_from_the_named_host_variable(settings_for, monkeypatch):
         with pytest.raises(ModelError, match="DGM_TEST_PROVIDER_KEY is not set") as info:
             gateway.complete("task", user("x"))
         assert info.value.exit_code == 2 and len(server.requests) == 1
+        with pytest.raises(ModelError, match="DGM_TEST_PROVIDER_KEY is not set"):
+            Gateway({"task": settings_for(server, api_key_env="DGM_TEST_PROVIDER_KEY")})
 
 
 def test_roles_use_their_own_models_and_unknown_roles_fail(settings_for):
