@@ -34,7 +34,7 @@ def fetch_resolved(requirements: list[str], constraints: list[str], python_versi
                    *, cache_root: Path | None = None) -> Path:
     """Resolve `requirements` under `constraints` for CPython `python_version` and download
     the closure as wheels into a folder keyed by those inputs (reused when already complete)."""
-    key = hashlib.sha256(json.dumps([python_version, sorted(requirements), sorted(constraints),
+    key = hashlib.sha256(json.dumps(["closure-2", python_version, sorted(requirements), sorted(constraints),
                                      PLATFORMS]).encode()).hexdigest()[:16]
     root = cache_root or dgm_home() / "pypi" / "wheels"
     dest = root / f"py{python_version}-{key}"
@@ -46,17 +46,16 @@ def fetch_resolved(requirements: list[str], constraints: list[str], python_versi
     try:
         cons = staging / "constraints.txt"
         cons.write_text("".join(c + "\n" for c in constraints))
-        abi = "cp" + python_version.replace(".", "")
-        cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
-               "--only-binary=:all:", "--python-version", python_version, "--implementation", "cp",
-               "--abi", abi, "--abi", "abi3", "--abi", "none",
-               *[arg for p in PLATFORMS for arg in ("--platform", p)],
-               "-c", str(cons), "--dest", str(staging), *requirements]
-        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if res.returncode != 0:
-            lines = [ln for ln in (res.stderr or res.stdout).splitlines() if ln.strip()]
-            raise BenchError(f"dependencies do not resolve to wheels for Python {python_version}: "
-                             f"{_pip_reason(lines)}")
+        wanted = list(requirements)
+        # pip evaluates environment markers for the host's Python, not the target's, so
+        # `tomli; python_version < "3.11"` is skipped: add what the target needs, until closed.
+        for _round in range(6):
+            _pip_download(wanted, cons, staging, python_version)
+            wanted = missing_requirements(staging, python_version)
+            if not wanted:
+                break
+        else:
+            raise BenchError(f"dependencies for Python {python_version} do not close: {wanted}")
         cons.unlink()
         (staging / ".complete.json").write_text(json.dumps(
             {"python": python_version, "requirements": requirements, "constraints": constraints,
@@ -69,6 +68,66 @@ def fetch_resolved(requirements: list[str], constraints: list[str], python_versi
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return dest
+
+
+def _pip_download(requirements: list[str], constraints: Path, dest: Path, python_version: str) -> None:
+    abi = "cp" + python_version.replace(".", "")
+    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
+           "--only-binary=:all:", "--python-version", python_version, "--implementation", "cp",
+           "--abi", abi, "--abi", "abi3", "--abi", "none",
+           *[arg for p in PLATFORMS for arg in ("--platform", p)],
+           "-c", str(constraints), "--dest", str(dest), *requirements]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        lines = [ln for ln in (res.stderr or res.stdout).splitlines() if ln.strip()]
+        raise BenchError(f"dependencies do not resolve to wheels for Python {python_version}: "
+                         f"{_pip_reason(lines)}")
+
+
+def target_environment(python_version: str) -> dict[str, str]:
+    """PEP 508 marker values of CPython `python_version` on Linux x86_64."""
+    return {"python_version": python_version, "python_full_version": python_version + ".0",
+            "implementation_name": "cpython", "platform_python_implementation": "CPython",
+            "implementation_version": python_version + ".0", "os_name": "posix",
+            "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
+            "platform_release": "", "platform_version": "", "extra": ""}
+
+
+def missing_requirements(wheels_dir: Path, python_version: str) -> list[str]:
+    """Requirements (markers evaluated for the target Python) that no wheel in the folder meets."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    have: dict[str, str] = {}
+    for pin in wheel_pins(wheels_dir):
+        name, _, version = pin.partition("==")
+        have[canonicalize_name(name)] = version
+    env = target_environment(python_version)
+    missing: dict[str, str] = {}
+    for whl in sorted(wheels_dir.glob("*.whl")):
+        for line in _requires_dist(whl):
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if req.marker is not None and not req.marker.evaluate(env):
+                continue
+            name = canonicalize_name(req.name)
+            if name not in have:
+                missing.setdefault(name, str(req).split(";")[0].strip())
+    return sorted(missing.values())
+
+
+def _requires_dist(wheel: Path) -> list[str]:
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next((n for n in zf.namelist() if n.endswith(".dist-info/METADATA")), None)
+        if meta is None:
+            return []
+        text = zf.read(meta).decode("utf-8", "replace")
+    head = text.split("\n\n", 1)[0]
+    return [ln.split(":", 1)[1].strip() for ln in head.splitlines() if ln.startswith("Requires-Dist:")]
 
 
 def _pip_reason(lines: list[str]) -> str:
