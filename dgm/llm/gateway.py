@@ -78,6 +78,8 @@ class Gateway:
         finally:
             latency = time.monotonic() - start
             usage = _usage(response)
+            if response is not None and response["usage"].get("estimated"):
+                usage["estimated"] = True
             cost = self.prices[settings.model].cost(usage["prompt_tokens"], usage["completion_tokens"])
             self.ledger.charge(accounts, prompt_tokens=usage["prompt_tokens"],
                                completion_tokens=usage["completion_tokens"], usd=cost, seconds=latency,
@@ -111,7 +113,10 @@ class Gateway:
 
         def attempt() -> dict:
             attempts[0] += 1
-            return normalize(litellm.completion(**request))
+            response = normalize(litellm.completion(**request))
+            if not response["usage"]["total_tokens"]:
+                estimate_usage(litellm, settings.model, messages, tools, response)
+            return response
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -158,6 +163,23 @@ def normalize(response: Any) -> dict:
     return {"id": data.get("id"), "object": "chat.completion", "created": data.get("created"),
             "model": data.get("model"), "choices": choices,
             "usage": {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}}
+
+
+def estimate_usage(litellm: Any, model: str, messages: list[dict], tools: list | None, response: dict) -> None:
+    """Fill in token counts a provider did not report (some local servers): budgets must not see zero."""
+    texts = []
+    for choice in response["choices"]:
+        message = choice["message"]
+        texts.append(message.get("content") or "")
+        texts.extend(c["function"]["name"] + (c["function"]["arguments"] or "") for c in message.get("tool_calls") or [])
+    try:
+        prompt = int(litellm.token_counter(model=model, messages=messages, tools=tools or None))
+        completion = int(litellm.token_counter(model=model, text="\n".join(texts))) if any(texts) else 0
+    except Exception:  # a tokenizer that cannot load offline: characters / 4 is the usual rule of thumb
+        prompt = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1
+        completion = sum(len(t) for t in texts) // 4
+    response["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                         "total_tokens": prompt + completion, "estimated": True}
 
 
 def redact(text: str, secrets: list[str]) -> str:

@@ -137,3 +137,16 @@ def test_replaying_a_recording_reproduces_the_responses_without_the_model(settin
         replayed = [gateway.complete("task", user("anything")) for _ in range(3)]
     strip = lambda r: {k: v for k, v in r.items() if k != "created"}  # noqa: E731
     assert [strip(r) for r in replayed] == [strip(r) for r in originals]
+
+
+def test_missing_usage_is_estimated_not_zero(settings_for, tmp_path: Path):
+    raw = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": "word " * 40}, "finish_reason": "stop"}]}
+    with ScriptedModelServer({"sequence": [{"raw": raw}]}) as server:
+        gateway = Gateway({"task": priced(settings_for, server)}, run_dir=tmp_path)
+        response = gateway.complete("task", user("count " * 100))
+    usage = gateway.ledger.usage()
+    assert usage.prompt_tokens >= 100 and usage.completion_tokens >= 40 and usage.usd > 0
+    assert response["usage"]["estimated"] is True
+    row = read(tmp_path / "llm_calls.jsonl")[0]
+    assert row["usage"]["estimated"] is True and row["usage"]["prompt_tokens"] == usage.prompt_tokens
