@@ -12,6 +12,9 @@ Three ways to look at what an agent did:
   dgm replay --run RUN --node NODE --instance ID --from-log
                                                     the same, but the model's answers are the recorded
                                                     ones (no model is called): the same steps, the same patch
+  dgm replay --run RUN --node NODE --selfmod [--from-log]
+                                                    replay the self-modification that made NODE: its
+                                                    parent's agent working on its own code
   dgm replay --trajectory FILE [--full]             pretty-print a trajectory.json
 Replays are written under RUN/artifacts/<node>/replays/<timestamp>/."""
 
@@ -24,12 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", type=Path, metavar="RUN", help="run directory (the archive)")
     p.add_argument("--node", metavar="NODE", help="node id whose agent to run")
     p.add_argument("--instance", metavar="ID", help="task instance id")
+    p.add_argument("--selfmod", action="store_true",
+                   help="instead of a task: the self-modification that made NODE (recorded in RUN/artifacts/NODE/selfmod)")
     p.add_argument("--dataset", type=Path, metavar="FILE",
                    help="SWE-bench-format task file (default: the run's dataset.path)")
     p.add_argument("--store", type=Path, metavar="DIR",
                    help="bench store with the built environments (default: the run's, else $DGM_HOME/bench)")
     p.add_argument("--from-log", action="store_true",
-                   help="serve the recorded model responses of RUN/artifacts/NODE/tasks/ID back; no model calls")
+                   help="serve the recorded model responses of RUN/artifacts/NODE/tasks/ID (or /selfmod) back; "
+                        "no model calls")
     p.add_argument("--log", type=Path, metavar="FILE",
                    help="with --from-log: the llm_calls.jsonl to replay (default: the task's, else the run's)")
     p.add_argument("--account", metavar="NAME", help="with --from-log: keep only this account's calls of --log")
@@ -53,11 +59,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     if args.trajectory is not None:
         return _print_trajectory(args.trajectory, console, full=args.full)
-    missing = [flag for flag, value in (("--run", args.run), ("--node", args.node), ("--instance", args.instance))
-               if not value]
+    missing = [flag for flag, value in (("--run", args.run), ("--node", args.node),
+                                        ("--instance", args.instance or args.selfmod)) if not value]
     if missing:
         raise BadInput(f"missing {', '.join(missing)}",
                        hint="dgm replay --run RUN --node NODE --instance ID, or dgm replay --trajectory FILE")
+    if args.selfmod and args.instance:
+        raise BadInput("give --instance ID or --selfmod, not both")
     if (args.log or args.account) and not args.from_log:
         raise BadInput("--log and --account only make sense with --from-log")
     if args.from_log and (args.model or args.scripted):
@@ -65,7 +73,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from dgm.replay.session import ReplayRequest, replay
 
     result = replay(ReplayRequest(
-        run_dir=args.run, node_id=str(args.node), instance_id=args.instance, dataset=args.dataset, store=args.store,
+        run_dir=args.run, node_id=str(args.node), instance_id=args.instance, selfmod=args.selfmod,
+        dataset=args.dataset, store=args.store,
         model=args.model, api_base=args.api_base, api_key_env=args.api_key_env, tokens_only=args.tokens_only,
         scripted=args.scripted, from_log=args.from_log, log=args.log, account=args.account,
         grade=not args.no_grade, full=args.full, max_steps=args.max_steps, max_seconds=args.max_seconds,

@@ -28,7 +28,8 @@ class ReplayRequest:
 
     run_dir: Path
     node_id: str
-    instance_id: str
+    instance_id: str | None
+    selfmod: bool = False
     dataset: Path | None = None
     store: Path | None = None
     model: str | None = None
@@ -79,66 +80,69 @@ def replay(req: ReplayRequest, console: Console) -> ReplayResult:
     from dgm.llm import Gateway, Relay, ScriptedModelServer
     from dgm.replay import setup
     from dgm.replay.recorded import load_recording
+    from dgm.replay.targets import selfmod_target, task_target
 
     config = setup.run_config(req.run_dir)
-    with Archive.open(req.run_dir) as archive:
-        node = archive.get(req.node_id)
-        recording = None
-        task_dir = req.run_dir / "artifacts" / node.id / "tasks" / req.instance_id
-        if req.from_log:
-            recording = load_recording(task_dir, req.run_dir, read_trajectory(task_dir / "trajectory.json"),
-                                       log=req.log, account=req.account)
-        instance = setup.load_instance(req.dataset, config, req.instance_id)
-        env = setup.load_environment(req.store, config, instance)
-        limits = setup.task_limits(config, max_steps=req.max_steps, max_seconds=req.max_seconds,
-                                   max_usd=req.max_usd)
-        if req.from_log:
-            settings, script_file = None, None
-        elif req.scripted is not None:
+    limits = {"max_steps": req.max_steps, "max_seconds": req.max_seconds, "max_usd": req.max_usd}
+    scratch = Path(tempfile.mkdtemp(prefix="dgm-replay-"))  # short: unix socket paths are capped
+    server = None
+    try:
+        with Archive.open(req.run_dir) as archive:
+            node = archive.get(req.node_id)
+            if req.selfmod:
+                task_dir = req.run_dir / "artifacts" / node.id / "selfmod"
+            else:
+                task_dir = req.run_dir / "artifacts" / node.id / "tasks" / str(req.instance_id)
+            recording = None
+            if req.from_log:  # before anything slow: no recording, no replay
+                recording = load_recording(task_dir, req.run_dir, read_trajectory(task_dir / "trajectory.json"),
+                                           log=req.log, account=req.account)
+            if req.selfmod:
+                target = selfmod_target(req.run_dir, archive, node, config, scratch=scratch, limits=limits)
+            else:
+                target = task_target(req.run_dir, node, str(req.instance_id), config, dataset=req.dataset,
+                                     store=req.store, limits=limits)
             settings, script_file = None, req.scripted
-        else:
-            settings, script_file = setup.model_settings(config, model=req.model, api_base=req.api_base,
-                                                         api_key_env=req.api_key_env, tokens_only=req.tokens_only)
-        out = replay_dir(req.run_dir, node.id)
-        scratch = Path(tempfile.mkdtemp(prefix="dgm-replay-"))  # short: unix socket paths are capped
-        server = None
-        try:
-            tree = archive.checkout(node.id, scratch / "agent")
-            if recording is not None:
-                from dgm.llm.script import Script
+            if recording is None and script_file is None:
+                settings, script_file = setup.model_settings(config, model=req.model, api_base=req.api_base,
+                                                             api_key_env=req.api_key_env, tokens_only=req.tokens_only,
+                                                             role=target.role)
+            out = replay_dir(req.run_dir, node.id)
+            tree = archive.checkout(target.agent_node, scratch / "agent")
+        if recording is not None:
+            from dgm.llm.script import Script
 
-                server = ScriptedModelServer(Script(sequence=list(recording.responses))).start()
-                console.print(Text(f"replaying {len(recording.responses)} recorded model response(s) from "
-                                   f"{recording.source}; no model is called", style="bold"))
-            elif script_file is not None:
-                server = ScriptedModelServer.from_file(script_file).start()
-            if server is not None:
-                settings = setup.scripted_settings(server.url, "recorded" if recording is not None else "scripted")
-            gateway = Gateway({"task": settings}, restore=False)
-            console.print(Text(f"node {node.id} ({node.status}) on {instance.instance_id} · model "
-                               f"{settings.model} · image {env.image} · writing {out}", style="bold"))
-            with Relay(gateway, scratch / "relay") as relay:
-                run = _run_streamed(console, req, tree, env, instance, relay, limits, out, node.id)
-        finally:
-            if server is not None:
-                server.stop()
-            shutil.rmtree(scratch, ignore_errors=True)
+            server = ScriptedModelServer(Script(sequence=list(recording.responses))).start()
+            console.print(Text(f"replaying {len(recording.responses)} recorded model response(s) from "
+                               f"{recording.source}; no model is called", style="bold"))
+        elif script_file is not None:
+            server = ScriptedModelServer.from_file(script_file).start()
+        if server is not None:
+            settings = setup.scripted_settings(server.url, "recorded" if recording is not None else "scripted")
+        gateway = Gateway({target.role: settings}, restore=False)
+        console.print(Text(f"node {target.agent_node}'s agent on {target.label} · model {settings.model} · "
+                           f"image {target.image} · writing {out}", style="bold"))
+        with Relay(gateway, scratch / "relay") as relay:
+            run = _run_streamed(console, req, tree, target, relay, out)
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
     result = ReplayResult(out_dir=out, status=run.status, patch=run.patch, resolved=None, failing=[])
     _print_run(console, run)
     if recording is not None:
         _compare_with_recording(console, result, recording, task_dir, out)
-    if req.grade:
-        _grade(console, result, instance, env, out)
+    if req.grade and target.instance is not None:
+        _grade(console, result, target.instance, target.environment, out)
     (out / "replay.json").write_text(json.dumps({
-        "node": node.id, "instance_id": req.instance_id, "from_log": req.from_log, "status": run.status,
-        "resolved": result.resolved, "failing": result.failing, "same_patch": result.same_patch,
-        "divergence": result.divergence, "recording": recording.source if recording else None,
-        "model": settings.model}, indent=1))
+        "node": node.id, "agent_node": target.agent_node, "instance_id": req.instance_id, "selfmod": req.selfmod,
+        "from_log": req.from_log, "status": run.status, "resolved": result.resolved, "failing": result.failing,
+        "same_patch": result.same_patch, "divergence": result.divergence,
+        "recording": recording.source if recording else None, "model": settings.model}, indent=1))
     return result
 
 
-def _run_streamed(console: Console, req: ReplayRequest, tree: Path, env: Any, instance: Any, relay: Any,
-                  limits: Any, out: Path, node_id: str) -> Any:
+def _run_streamed(console: Console, req: ReplayRequest, tree: Path, target: Any, relay: Any, out: Path) -> Any:
     """run_agent in a worker thread while this thread prints each model turn as the relay records it."""
     from dgm.agent import run_agent
 
@@ -147,9 +151,10 @@ def _run_streamed(console: Console, req: ReplayRequest, tree: Path, env: Any, in
 
     def work() -> None:
         try:
-            box["run"] = run_agent(tree, image=env.image, problem_statement=instance.problem_statement,
-                                   instance_id=instance.instance_id, relay=relay, run_id=run_id,
-                                   account=f"replay:{node_id}", limits=limits, out_dir=out)
+            box["run"] = run_agent(tree, image=target.image, problem_statement=target.problem_statement,
+                                   instance_id=target.instance_id, relay=relay, run_id=run_id,
+                                   account=f"replay:{target.agent_node}", limits=target.limits, out_dir=out,
+                                   repo_setup=target.repo_setup, role=target.role)
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
 

@@ -62,14 +62,17 @@ def load_environment(store_dir: Path | None, config: dict, instance: Any) -> Any
 
 
 def model_settings(config: dict, *, model: str | None, api_base: str | None, api_key_env: str | None,
-                   tokens_only: bool) -> tuple[Any, Path | None]:
-    """(ModelSettings for the task role, a scripted-model file to serve) from the flags or the run's models.task."""
+                   tokens_only: bool, role: str = "task") -> tuple[Any, Path | None]:
+    """(ModelSettings, a scripted-model file to serve) from the flags, else the run's models.<role>
+    (the loop's rule: diagnose and selfmod inherit what they leave unset from models.task)."""
     from dgm.llm.settings import ModelSettings
 
     if model:
         return ModelSettings(model=model, api_base=api_base or None, api_key_env=api_key_env or None,
                              tokens_only=tokens_only), None
-    table = dict(section(config, "models", "task"))
+    table = {k: v for k, v in section(config, "models", "task").items() if v not in ("", None)}
+    if role != "task":
+        table.update({k: v for k, v in section(config, "models", role).items() if v not in ("", None)})
     scripted = table.pop("scripted", "") or None
     known = {f.name for f in fields(ModelSettings)}
     values = {k: v for k, v in table.items() if k in known and v not in ("", None)}
@@ -93,13 +96,18 @@ def scripted_settings(url: str, name: str = "scripted") -> Any:
     return ModelSettings(model=f"openai/{name}", api_base=url, tokens_only=True, max_retries=0)
 
 
-def task_limits(config: dict, *, max_steps: int | None, max_seconds: float | None, max_usd: float | None) -> Any:
-    """AgentLimits: the flags, else the run's limits.task, else the loop's defaults."""
+DEFAULT_LIMITS = {"task": (30, 900.0, 1.0), "selfmod": (50, 1800.0, 2.0)}
+
+
+def agent_limits(config: dict, role: str, *, max_steps: int | None = None, max_seconds: float | None = None,
+                 max_usd: float | None = None) -> Any:
+    """AgentLimits for `role`: the flags, else the run's limits.<role>, else the loop's defaults."""
     from dgm.agent import AgentLimits
 
-    table = section(config, "limits", "task")
+    table = section(config, "limits", role)
+    steps, seconds, usd = DEFAULT_LIMITS[role]
     return AgentLimits(
-        max_steps=int(max_steps if max_steps is not None else table.get("max_steps", 30)),
-        max_seconds=float(max_seconds if max_seconds is not None else table.get("max_seconds", 900.0)),
-        max_usd=max_usd if max_usd is not None else table.get("max_usd", 1.0),
+        max_steps=int(max_steps if max_steps is not None else table.get("max_steps", steps)),
+        max_seconds=float(max_seconds if max_seconds is not None else table.get("max_seconds", seconds)),
+        max_usd=max_usd if max_usd is not None else table.get("max_usd", usd),
     )

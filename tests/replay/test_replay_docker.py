@@ -125,3 +125,37 @@ def test_from_log_without_a_recording_is_bad_input(run: Path, capsys) -> None:
     assert main(["replay", "--run", str(run), "--node", "0", "--instance", IID, "--dataset", str(TOY),
                  "--from-log"]) == 2
     assert "no recorded model calls" in capsys.readouterr().err
+
+
+@pytest.mark.docker
+def test_selfmod_replays_from_its_log_to_the_same_child(run: Path, tmp_path: Path, capsys) -> None:
+    """The self-modification that made a node: its parent's agent on its own code, live, then from the log."""
+    from dgm.archive import Archive
+
+    task = "In coder/prompts.py, tell the model to re-run the tests after every edit. (self-modification D)"
+    change = {"content": "Extend the last rule.", "tool_calls": [{"name": "editor", "arguments": {
+        "command": "str_replace", "path": "coder/prompts.py",
+        "old_str": "Keep outputs short (use head, grep -n, view ranges).",
+        "new_str": "Keep outputs short (use head, grep -n, view ranges), and re-run the tests after every edit."}}]}
+    (tmp_path / "selfmod.json").write_text(json.dumps({"rules": [{"match": "(self-modification D)",
+                                                                  "replies": [change, SUBMIT]}]}))
+    with Archive.open(run) as archive:
+        seed = archive.checkout("0", tmp_path / "seed")
+        child = archive.add_node("0", seed, improvement_task=task).id  # the child's own code does not matter here
+    args = ["replay", "--run", str(run), "--node", child, "--selfmod"]
+    assert main([*args, "--scripted", str(tmp_path / "selfmod.json")]) == 0
+    out = capsys.readouterr().out
+    assert "the self-modification that made node" in out and "▶ editor" in out and "coder/prompts.py" in out
+    (live,) = sorted((run / "artifacts" / child / "replays").iterdir())
+    patch = (live / "patch.diff").read_text()
+    added = [ln for ln in patch.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
+    assert len(added) == 1 and "view ranges), and re-run the tests after every edit." in added[0]
+    recorded = run / "artifacts" / child / "selfmod"
+    recorded.mkdir(parents=True)
+    for name in ("trajectory.json", "patch.diff", "llm_calls.jsonl"):
+        shutil.copyfile(live / name, recorded / name)
+    assert main([*args, "--from-log"]) == 0
+    assert "patch identical to the recorded one" in capsys.readouterr().out
+    (_, again) = sorted((run / "artifacts" / child / "replays").iterdir())
+    assert (again / "patch.diff").read_text() == patch
+    assert json.loads((again / "replay.json").read_text())["agent_node"] == "0"
