@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 DESCRIPTION = """\
-Three ways to look at what an agent did:
+Ways to look at what an agent did:
   dgm replay --run RUN --node NODE --instance ID    run that node's agent on that instance in a fresh
                                                     sandbox, stream its steps, grade the result
   dgm replay --run RUN --node NODE --instance ID --from-log
