@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dgm.errors import DgmError
 from dgm.report.artifacts import failing_tests, read_json, read_jsonl
 from dgm.report.layout import path_to_root, sort_key
 from dgm.report.stats import RunStats, best_node, run_stats
@@ -109,7 +110,10 @@ def _iterations(nodes: list[Any]) -> dict[str, int]:
 def _node_view(archive: Any, run_dir: Path, node: Any, iteration: int, with_diffs: bool) -> NodeView:
     diff = ""
     if with_diffs and node.parent_id is not None:
-        diff = archive.diff(node.parent_id, node.id)
+        try:
+            diff = archive.diff(node.parent_id, node.id)
+        except DgmError as exc:  # a damaged archive still gets a report; fsck is the tool for the damage
+            diff = f"(no diff: {exc})"
     truncated = len(diff) > MAX_DIFF_CHARS
     node_dir = run_dir / "artifacts" / node.id
     diagnosis = node.diagnosis
