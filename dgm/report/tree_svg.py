@@ -16,7 +16,9 @@ def _fmt_score(score: float | None) -> str:
 
 
 def tree_svg(view: RunView) -> str:
-    """An <svg> whose node groups carry class "node" and data-node=<id> for the page's script."""
+    """An <svg> whose node groups carry class "node" and data-node=<id> for the page's script.
+
+    Their ids are "tree-node-<id>", not "node-<id>": the page's #node-<id> links must not jump to the tree."""
     parents = view.parents
     placed = tidy_layout(parents)
     on_path = set(view.best_path)
@@ -49,7 +51,7 @@ def tree_svg(view: RunView) -> str:
             classes.append("best")
         tip = f"node {node.id} · gen {node.generation} · {node.status} · score {_fmt_score(node.score)}"
         nid = escape(node.id, quote=True)
-        out.append(f'<g class="{" ".join(classes)}" data-node="{nid}" id="node-{nid}" tabindex="0" '
+        out.append(f'<g class="{" ".join(classes)}" data-node="{nid}" id="tree-node-{nid}" tabindex="0" '
                    f'role="button" transform="translate({x:.1f},{y:.1f})">')
         out.append(f"<title>{escape(tip)}</title>")
         if node.id == view.best_id:

@@ -75,3 +75,7 @@ def test_tree_renders_and_a_click_shows_the_diff(run_dir: tuple[Path, dict], bro
     browser.get(out.resolve().as_uri() + f"#node-{ids['b']}")
     assert browser.find_element(By.ID, f"panel-{ids['b']}").is_displayed()
     assert not browser.find_element(By.ID, f"panel-{ids['best']}").is_displayed()
+    # Opening on a node's link starts at the top of the page (the summary), not scrolled away.
+    browser.get(out.resolve().as_uri().replace("report.html", "report.html?again") + f"#node-{ids['b']}")
+    assert browser.find_element(By.ID, f"panel-{ids['b']}").is_displayed()
+    assert browser.execute_script("return window.scrollY") == 0

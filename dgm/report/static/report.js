@@ -17,7 +17,7 @@
   function scale() { return svg ? +(svg.getAttribute("data-scale") || 1) : 1; }
   function fitScale() { return wrap && W ? Math.min(1, (wrap.clientWidth - 8) / W) : 1; }
   function centerOn(id) {
-    var g = document.getElementById("node-" + id);
+    var g = document.getElementById("tree-node-" + id);
     if (!g || !wrap) { return; }
     var r = g.getBoundingClientRect(), w = wrap.getBoundingClientRect();
     wrap.scrollLeft += (r.left + r.width / 2) - (w.left + w.width / 2);
