@@ -76,8 +76,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory, store: Path) -> Path:
+    """The offline demo's two iterations; its results go to a cache file other runs may share."""
     run_dir = tmp_path_factory.mktemp("evolve") / "run"
-    finish(evolve(run_dir, store))
+    finish(evolve(run_dir, store, f'evolve.cache="{run_dir.parent / "shared-cache.sqlite"}"'))
     return run_dir
 
 
@@ -114,28 +115,40 @@ def test_two_iterations_admit_and_reject_with_reasons(demo: Path) -> None:
     answers = json.loads((demo / "iterations" / "1" / "slot-1" / "diagnose-answers.json").read_text())
     assert answers["attempts"] == 2
     log = (demo / "log.txt").read_text()
-    assert "run finished" in log and "node 2 rejected: does not compile" in log
+    assert "run finished" in log and f"node {broken.id} rejected: does not compile" in log
     fsck_clean(demo)
     assert containers_of(run_id(demo)) == []
 
 
-def test_budget_cap_stops_the_run_at_the_cap(tmp_path: Path, store: Path) -> None:
+def test_budget_cap_stops_the_run_at_the_cap(tmp_path: Path, store: Path, demo: Path) -> None:
+    # Price the same run from the demo's recording: with one stage-1 task, the seed's evaluation and
+    # iteration 1's diagnoses and self-modifications come first, then the first child's smoke run.
+    # The cap falls inside that smoke run: its first call crosses it, the next is refused.
+    calls = [json.loads(line) for line in (demo / "llm_calls.jsonl").read_text().splitlines() if line]
+    before = sum(c["cost_usd"] for c in calls if c["account"] == "node:0:task:dgm-toy__calc-1"
+                 or c["account"].startswith("slot:1."))
+    smoke = next(c["cost_usd"] for c in calls if ":smoke:" in c["account"])
+    cap = round(before + smoke / 2, 6)
     run_dir = tmp_path / "run"
-    out = finish(evolve(run_dir, store, "budget.usd=0.03"))
+    out = finish(evolve(run_dir, store, "dataset.stages=[1]", f"budget.usd={cap}"))
     assert "stopped at the budget cap" in out
     total, dearest = spent(run_dir)
-    assert total >= 0.03
-    assert total <= 0.03 + 2 * dearest  # at most the calls already in flight on the two workers
+    assert cap <= total <= cap + 2 * dearest  # at most the calls already in flight on the two workers
     with Archive.open(run_dir) as archive:
-        assert all(n.status != "pending" for n in archive.nodes())
-        assert len(archive.nodes()) < 5  # it did not get through both iterations
+        statuses = {n.id: n.status for n in archive.nodes()}
+    assert "pending" not in statuses.values()
+    assert "rejected:over budget" in statuses.values(), statuses
+    assert "rejected:does not compile" in statuses.values()  # finished before the cap: kept
+    assert len(statuses) == 3  # iteration 2 never started
+    log = (run_dir / "log.txt").read_text()
+    assert "budget reached" in log and "resume with a larger one" in log
     fsck_clean(run_dir)
     assert containers_of(run_id(run_dir)) == []
 
 
 def test_sigkill_mid_iteration_then_resume(tmp_path: Path, store: Path) -> None:
     run_dir = tmp_path / "run"
-    proc = evolve(run_dir, store, "evolve.iterations=1", start_new_session=True)
+    proc = evolve(run_dir, store, "evolve.iterations=1", "dataset.stages=[1]", start_new_session=True)
     deadline = time.monotonic() + 400
     killed_with: dict[str, str] = {}
     try:
@@ -168,6 +181,21 @@ def test_sigkill_mid_iteration_then_resume(tmp_path: Path, store: Path) -> None:
             assert after[node_id] == "admitted"  # nothing admitted was lost
     assert "pending" not in after.values()
     assert after[[n.id for n in nodes if n.meta.get("slot") == 1][0]] == "admitted"
-    assert "resuming run" in (run_dir / "log.txt").read_text()
+    log = (run_dir / "log.txt").read_text()
+    assert "resuming run" in log and "the run had spent $" in log  # the ledger was reloaded
     fsck_clean(run_dir)
     assert containers_of(run_id(run_dir)) == []
+
+
+def test_a_rerun_of_the_same_evaluation_costs_nothing(tmp_path: Path, store: Path, demo: Path) -> None:
+    again = tmp_path / "again"
+    out = finish(evolve(again, store, "evolve.iterations=0", f'evolve.cache="{demo.parent / "shared-cache.sqlite"}"'))
+    assert "cache hits 3" in out
+    calls = again / "llm_calls.jsonl"
+    assert not calls.exists() or calls.read_text().strip() == ""  # not one model call the second time
+    with Archive.open(demo) as a, Archive.open(again) as b:
+        r1, r2 = a.get("0"), b.get("0")
+        assert a.tree_hash("0") == b.tree_hash("0")
+        assert r2.score == r1.score and set(r2.results) == set(r1.results)
+        assert all(r["cached"] for r in r2.results.values()) and r2.cost_usd == 0
+    assert (again / "artifacts" / "0" / "tasks" / "dgm-toy__calc-1" / "eval.log").is_file()
