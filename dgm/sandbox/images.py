@@ -76,12 +76,12 @@ def ensure_base_image(
             if not tarball.is_file():
                 build_rootfs_tar(suite, packages, tarball, log)
             log(f"importing {tarball.name} as {rootfs_tag}")
-            res = subprocess.run(
-                ["docker", "import", "--message", f"dgm rootfs {suite}", str(tarball), rootfs_tag],
-                capture_output=True, text=True,
-            )
-            if res.returncode != 0:
-                raise ImageBuildError(f"docker import failed: {res.stderr.strip()}")
+            repository, _, rootfs_version = rootfs_tag.partition(":")
+            try:
+                docker_client().api.import_image_from_file(str(tarball), repository=repository,
+                                                           tag=rootfs_version)
+            except Exception as exc:  # noqa: BLE001 - any engine failure is a build failure
+                raise ImageBuildError(f"importing {tarball} into the engine failed: {exc}") from exc
         dockerfile = (RECIPES / "base" / "Dockerfile").read_text().replace("{rootfs}", rootfs_tag)
         _build(tag, {"Dockerfile": dockerfile.encode()}, {"dgm.image": "1", "dgm.recipe": tag}, log)
         log(f"base image ready: {tag}")
