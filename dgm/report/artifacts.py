@@ -39,18 +39,23 @@ def read_json(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> Any:
         return None
 
 
-def read_jsonl(path: Path, max_bytes: int = 200_000_000) -> Iterator[dict]:
-    """Each JSON object line of a file (a torn or foreign line is skipped)."""
-    got = read_text(path, max_bytes)
-    if got is None:
+def read_jsonl(path: Path) -> Iterator[dict]:
+    """Each JSON object line of a regular file, streamed (a run's call log can be large); a torn or foreign
+    line is skipped."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
         return
-    for line in got[0].splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(entry, dict):
-            yield entry
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return
+        for line in fh:
+            try:
+                entry = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(entry, dict):
+                yield entry
 
 
 def failing_tests(report: Any) -> list[str]:
