@@ -40,7 +40,7 @@ def cmd_evolve(args: argparse.Namespace) -> int:
     from dgm.evolve import config_io, options
 
     resume = args.resume if isinstance(args.resume, Path) else bool(args.resume)
-    config = options.resolve(args.config, args.overrides, resume=resume, check_models=not args.show_config)
+    config = options.resolve(args.config, args.overrides, resume=resume, complete=not args.show_config)
     if args.show_config:
         print(config_io.dumps(config), end="")
         return 0

@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any, Generator
 
 from dgm.evolve import records
 from dgm.evolve.diagnose import build_messages
-from dgm.evolve.items import (AgentOutcome, CheckItem, CheckOutcome, DiagnoseItem, DiagnoseOutcome, EvalItem,
-                              EvalOutcome, SelfModifyItem)
+from dgm.evolve.items import CheckItem, DiagnoseItem, EvalItem, EvalOutcome, SelfModifyItem
 from dgm.evolve.selfmod import PatchRefused, apply_patch
 
 if TYPE_CHECKING:
@@ -223,7 +222,9 @@ class ChildJob(Job):
         if diagnosis is not None:
             records.write_json(dest / "diagnosis.json", diagnosis)
         records.copy_artifacts(self.slot_dir / "selfmod", dest / "selfmod")
-        records.copy_artifacts(self.slot_dir, dest / "slot")
+        answers = self.slot_dir / "diagnose-answers.json"
+        if answers.is_file():
+            records.write_text(dest / "diagnose-answers.json", answers.read_text(encoding="utf-8"))
         slot = loop.session.gateway.ledger.usage(self.account)
         loop.charge_node(node.id, 0.0, {"tokens_in": slot.prompt_tokens, "tokens_out": slot.completion_tokens,
                                         "cost_usd": slot.usd})

@@ -74,6 +74,7 @@ class Evolution:
                 p.update(phase="iteration 0: evaluating the seed")
                 self.drive([RootJob(self)])
             for k in range(1, self.config.evolve.iterations + 1):
+                self._check_clock()
                 if self.stopping:
                     break
                 self.iteration = k

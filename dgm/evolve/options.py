@@ -13,8 +13,11 @@ CONFIG_FILE = "config.toml"
 
 
 def resolve(config_file: Path | None, overrides: Sequence[str], *, resume: Path | bool | None = None,
-            check_models: bool = True) -> EvolveConfig:
-    """Layer defaults, the file, the overrides (and on resume RUN/config.toml) into a checked config."""
+            complete: bool = True) -> EvolveConfig:
+    """Layer defaults, the file, the overrides (and on resume RUN/config.toml) into a checked config.
+
+    `complete=False` (for --show-config) skips what a run needs but a printout does not: a model,
+    a dataset, and a run directory that is not already taken."""
     layers: list[tuple[dict, Path | None]] = []
     if config_file is not None:
         layers.append((config_io.flatten(config_io.load_file(config_file)), Path(config_file).resolve().parent))
@@ -47,17 +50,17 @@ def resolve(config_file: Path | None, overrides: Sequence[str], *, resume: Path 
         wanted.run.resume = True
     else:
         config_io.inherit_models(wanted)
-        if saved_file.exists():
+        if saved_file.exists() and complete:
             raise ConfigError(f"run directory {run_dir} already holds a run",
                               hint="add --resume to continue it, or choose another run.dir")
     wanted.run.dir = str(run_dir)
-    check(wanted, check_models=check_models)
+    check(wanted, complete=complete)
     return wanted
 
 
-def check(config: EvolveConfig, *, check_models: bool = True) -> None:
+def check(config: EvolveConfig, *, complete: bool = True) -> None:
     """Value checks that need more than a type: ranges, stages, the selector name."""
-    if check_models:
+    if complete:
         config_io.check_roles(config)
     e, d = config.evolve, config.dataset
     if e.iterations < 0:
@@ -72,9 +75,9 @@ def check(config: EvolveConfig, *, check_models: bool = True) -> None:
         raise ConfigError(f"dataset.gate = {d.gate} must be between 0 and 1")
     if config.budget.usd < 0 or config.budget.wall_seconds < 0:
         raise ConfigError("budget.usd and budget.wall_seconds must be >= 0 (0: no cap)")
-    if not d.path:
+    if not d.path and complete:
         raise ConfigError("no dataset configured", hint="set -c dataset.path=FILE.jsonl (SWE-bench-format tasks)")
-    if not Path(d.path).is_file():
+    if d.path and not Path(d.path).is_file():
         raise ConfigError(f"dataset.path: no such file {d.path}")
     if not d.stages:
         raise ConfigError("dataset.stages needs at least one stage", hint="e.g. -c 'dataset.stages=[10, 50]'")

@@ -126,3 +126,11 @@ def test_show_config_round_trips(dataset: Path, tmp_path: Path) -> None:
     path.write_text(text)
     back = config_io.build([(config_io.flatten(config_io.load_file(path)), tmp_path)])
     assert config_io.flat_values(back) == config_io.flat_values(c)
+
+
+def test_show_config_needs_no_model_and_starts_nothing(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "dgm.evolve", "--show-config", "-c", "evolve.iterations=7",
+                          "-c", f"run.dir={tmp_path / 'r'}"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "iterations = 7" in out.stdout and "[limits.sandbox]" in out.stdout
+    assert not (tmp_path / "r").exists()

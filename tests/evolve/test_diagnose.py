@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from dgm.evolve.diagnose import FIELDS, MARKER, build_messages, run_diagnosis, validate
 from dgm.evolve.items import DiagnoseItem
 from dgm.llm.gateway import Gateway
