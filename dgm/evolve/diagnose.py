@@ -29,8 +29,8 @@ Answer with one JSON object and nothing else:
 CORRECTION = ("Your answer was not a JSON object with exactly these string fields: " + ", ".join(FIELDS)
               + " ({problem}). Answer again with only that JSON object.")
 
-MAX_FILE_CHARS = 6000
-MAX_CODE_CHARS = 24000
+MAX_FILE_CHARS = 12000
+MAX_CODE_CHARS = 48000
 MAX_TRAJECTORY_CHARS = 8000
 MAX_LOG_CHARS = 3000
 MAX_FAILURES = 3
