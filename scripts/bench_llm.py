@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urlparse
 
-for key, value in {"LITELLM_OFFLINE_MODE": "true", "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}.items():
+OFFLINE = {"LITELLM_OFFLINE_MODE": "true", "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+for key, value in OFFLINE.items():
     os.environ.setdefault(key, value)
 
 from dgm.llm import Gateway, ModelSettings, Relay, RelayClient  # noqa: E402
@@ -150,7 +151,8 @@ def main() -> int:
     print(f"  relay over Gateway              {relay_ms - gw_ms:8.2f}   (unix socket HTTP hop + JSON)")
     print(f"  relay + Gateway over litellm    {relay_ms - lite_ms:8.2f}   (target: under 5 ms)")
     hop = sorted(hops)
-    print(f"  relay hop, paired per call      {statistics.median(hop) * 1000:8.2f}   [p90 {hop[int(len(hop) * 0.9)] * 1000:.2f}]"
+    p90 = hop[int(len(hop) * 0.9)] * 1000
+    print(f"  relay hop, paired per call      {statistics.median(hop) * 1000:8.2f}   [p90 {p90:.2f}]"
           "   (client time minus the same call's time inside the gateway)")
     print(f"  relay hop alone (canned answer) {statistics.median(alone) * 1000:8.2f}   [p90 "
           f"{sorted(alone)[int(len(alone) * 0.9)] * 1000:.2f}]   (new connection per call)")

@@ -171,7 +171,8 @@ def estimate_usage(litellm: Any, model: str, messages: list[dict], tools: list |
     for choice in response["choices"]:
         message = choice["message"]
         texts.append(message.get("content") or "")
-        texts.extend(c["function"]["name"] + (c["function"]["arguments"] or "") for c in message.get("tool_calls") or [])
+        for call in message.get("tool_calls") or []:
+            texts.append(call["function"]["name"] + (call["function"]["arguments"] or ""))
     try:
         prompt = int(litellm.token_counter(model=model, messages=messages, tools=tools or None))
         completion = int(litellm.token_counter(model=model, text="\n".join(texts))) if any(texts) else 0

@@ -141,7 +141,8 @@ def test_replaying_a_recording_reproduces_the_responses_without_the_model(settin
 
 def test_missing_usage_is_estimated_not_zero(settings_for, tmp_path: Path):
     raw = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-           "choices": [{"index": 0, "message": {"role": "assistant", "content": "word " * 40}, "finish_reason": "stop"}]}
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": "word " * 40},
+                        "finish_reason": "stop"}]}
     with ScriptedModelServer({"sequence": [{"raw": raw}]}) as server:
         gateway = Gateway({"task": priced(settings_for, server)}, run_dir=tmp_path)
         response = gateway.complete("task", user("count " * 100))

@@ -26,8 +26,8 @@ def content(response: dict) -> str | None:
 
 
 def test_plain_reply_returns_an_openai_dict(settings_for):
-    with ScriptedModelServer([{"match": None, "replies": [{"content": "hello there",
-                                                           "usage": {"prompt_tokens": 12, "completion_tokens": 3}}]}]) as server:
+    reply = {"content": "hello there", "usage": {"prompt_tokens": 12, "completion_tokens": 3}}
+    with ScriptedModelServer([{"match": None, "replies": [reply]}]) as server:
         gateway = Gateway({"task": settings_for(server)})
         response = gateway.complete("task", user("hi"), temperature=0.0, max_tokens=50)
         assert server.requests[0]["model"] == "scripted"
@@ -155,8 +155,8 @@ def test_roles_use_their_own_models_and_unknown_roles_fail(settings_for):
 
 
 def test_concurrent_calls_are_accounted_exactly(settings_for):
-    with ScriptedModelServer([{"match": None, "replies": [{"content": "ok", "usage": {"prompt_tokens": 1000,
-                                                                                       "completion_tokens": 100}}]}]) as server:
+    reply = {"content": "ok", "usage": {"prompt_tokens": 1000, "completion_tokens": 100}}
+    with ScriptedModelServer([{"match": None, "replies": [reply]}]) as server:
         gateway = Gateway({"task": settings_for(server)})
         threads = [threading.Thread(target=gateway.complete, args=("task", user(f"q{i}")),
                                     kwargs={"account": [f"sandbox:{i % 2}", "node:7"]}) for i in range(8)]

@@ -26,7 +26,9 @@ class UnixConnection(http.client.HTTPConnection):
 
 conn = UnixConnection("localhost", timeout=60)
 method, path = sys.argv[1], sys.argv[2]
-body = json.dumps({"model": "anything", "messages": [{"role": "user", "content": sys.argv[3]}]}) if method == "POST" else None
+body = None
+if method == "POST":
+    body = json.dumps({"model": "anything", "messages": [{"role": "user", "content": sys.argv[3]}]})
 headers = {"Content-Type": "application/json"}
 if os.environ.get("DGM_RELAY_TOKEN"):
     headers["Authorization"] = "Bearer " + os.environ["DGM_RELAY_TOKEN"]

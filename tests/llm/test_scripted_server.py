@@ -54,8 +54,9 @@ def test_rules_pick_by_content_and_turn_and_repeat_the_last_reply():
 
 
 def test_reply_is_a_chat_completion_with_tool_calls_and_usage():
-    script = [{"match": None, "replies": [{"content": None, "tool_calls": [{"name": "bash", "arguments": {"cmd": "ls"}}],
-                                           "usage": {"prompt_tokens": 7, "completion_tokens": 3}}]}]
+    reply = {"content": None, "tool_calls": [{"name": "bash", "arguments": {"cmd": "ls"}}],
+             "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
+    script = [{"match": None, "replies": [reply]}]
     with ScriptedModelServer(script) as server:
         status, body, _ = post(server, convo("go"))
     assert status == 200 and body["object"] == "chat.completion"
@@ -133,12 +134,11 @@ def test_script_file_and_bad_scripts(tmp_path: Path):
 
 def test_replay_from_recording_serves_one_accounts_responses_in_order(tmp_path: Path):
     path = tmp_path / "llm_calls.jsonl"
-    rows = [
-        {"account": "sandbox:a", "accounts": ["sandbox:a"], "response": {"id": "1", "choices": [{"message": {"content": "A1"}}]}},
-        {"account": "sandbox:b", "accounts": ["sandbox:b"], "response": {"id": "2", "choices": [{"message": {"content": "B1"}}]}},
-        {"account": "sandbox:a", "accounts": ["sandbox:a"], "response": None, "error": "boom"},
-        {"account": "sandbox:a", "accounts": ["sandbox:a"], "response": {"id": "3", "choices": [{"message": {"content": "A2"}}]}},
-    ]
+    def row(account: str, text: str | None) -> dict:
+        response = {"id": text, "choices": [{"message": {"content": text}}]} if text else None
+        return {"account": account, "accounts": [account], "response": response, "error": None if text else "boom"}
+
+    rows = [row("sandbox:a", "A1"), row("sandbox:b", "B1"), row("sandbox:a", None), row("sandbox:a", "A2")]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"torn')
     with ScriptedModelServer.from_recording(path, account="sandbox:a") as server:
         got = [post(server, convo("x"))[1]["choices"][0]["message"]["content"] for _ in range(3)]
