@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Sequence
 from dgm.bench.grading import EvalResult
 from dgm.bench.instances import TaskInstance
 from dgm.bench.store import BenchStore
-from dgm.errors import BadInput
+from dgm.errors import BadInput, DgmError
 
 KEYS = ("instance_id", "model_name_or_path", "model_patch")
 
@@ -86,8 +86,12 @@ def grade_predictions(predictions: Sequence[Prediction], instances: Sequence[Tas
                        hint="see `dgm bench list`; rebuild with `dgm bench build`")
 
     def one(p: Prediction) -> EvalResult:
-        result = grade(by_id[p.instance_id], envs[p.instance_id], p.model_patch or "", run_id=run_id,
-                       model_name=p.model_name_or_path)
+        try:
+            result = grade(by_id[p.instance_id], envs[p.instance_id], p.model_patch or "", run_id=run_id,
+                           model_name=p.model_name_or_path)
+        except DgmError as exc:  # the engine failed this one; the run goes on, the harness calls it an error
+            result = EvalResult(p.instance_id, False, False, not (p.model_patch or "").strip(), {},
+                                {}, "", 0.0, f"{type(exc).__name__}: {exc}")
         write_result(result, run_dir(out_dir, run_id) / _safe(p.model_name_or_path) / p.instance_id,
                      p.model_patch or "")
         if progress:
