@@ -50,9 +50,10 @@ def parser_key(name: str, repo: str = "") -> str:
     for candidate in (name, repo):
         if candidate in by_repo:
             fn = by_repo[candidate]
-            for key, value in PARSER_REGISTRY.items():
-                if value is fn:
-                    return key
+            keys = [key for key, value in PARSER_REGISTRY.items() if value is fn]
+            own = f"parse_log_{candidate.rsplit('/', 1)[-1]}"  # aliases share one function
+            if keys:
+                return own if own in keys else keys[0]
     for candidate in (name, f"parse_log_{name}"):
         if candidate in PARSER_REGISTRY:
             return candidate
