@@ -75,7 +75,10 @@ def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
         wheels = fetch_resolved(wanted, spec.pins, python)
     requirements = wheel_pins(wheels)
 
-    prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in spec.build_env.items())
+    # Files in the image carry no useful mtimes (1970); wheel builders refuse pre-1980 stamps
+    # unless told which time to write.
+    build_env = {"SOURCE_DATE_EPOCH": "946684800", **spec.build_env}
+    prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in build_env.items())
     install_cmd = (f"{prefix} {PY} -m pip install --no-index --no-deps --no-build-isolation "
                    f"--no-cache-dir -e .").strip()
     if repo == "sympy/sympy":
