@@ -19,7 +19,6 @@ from dgm.bench.recipe import EnvRecipe
 from dgm.errors import BenchError
 
 VENV = "/opt/dgm/venv"
-SEED = "/opt/dgm/seed/testbed"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 RECIPE_DIR = Path(dgm.__file__).resolve().parent.parent / "sandbox" / "env"
 # Never part of a task's source: host caches and VCS metadata of the source dir.
