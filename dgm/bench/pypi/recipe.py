@@ -10,7 +10,7 @@ from pathlib import Path
 from dgm.bench.instances import TaskInstance
 from dgm.bench.pypi.directives import directives_for
 from dgm.bench.pypi.release_map import release_for
-from dgm.bench.pypi.releases import download_sdist, project_for, release_upload_time
+from dgm.bench.pypi.releases import download_sdist, project_for, release_files, release_upload_time
 from dgm.bench.pypi.reverse import reverse_patches, unpack
 from dgm.bench.pypi.specs import PY, spec_for, sympy_test_command
 from dgm.bench.pypi.wheels import fetch_resolved, wheel_pins
@@ -67,12 +67,11 @@ def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
     python = PYTHON_OF_SUITE[spec.suite]
     # pip itself: the suite's venv pip may predate editable installs of pyproject projects.
     wanted = [f"{project}=={release}", *spec.extra, *build_requirements(source), "pip"]
-    try:
-        wheels = fetch_resolved(wanted, spec.pins, python)
-    except BenchError:
-        # Old releases may ship no wheel for this Python: resolve the rest, install from source.
+    if not any(f.filename.endswith(".whl") and f"-{release}-" in f.filename
+               for f in release_files(project)):
+        # An old release without a wheel: its own dependencies must come from the spec.
         wanted = wanted[1:]
-        wheels = fetch_resolved(wanted, spec.pins, python)
+    wheels = fetch_resolved(wanted, spec.pins, python)
     requirements = wheel_pins(wheels)
 
     # Files in the image carry no useful mtimes (1970); wheel builders refuse pre-1980 stamps

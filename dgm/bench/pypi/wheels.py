@@ -34,7 +34,7 @@ def fetch_resolved(requirements: list[str], constraints: list[str], python_versi
                    *, cache_root: Path | None = None) -> Path:
     """Resolve `requirements` under `constraints` for CPython `python_version` and download
     the closure as wheels into a folder keyed by those inputs (reused when already complete)."""
-    key = hashlib.sha256(json.dumps(["closure-2", python_version, sorted(requirements), sorted(constraints),
+    key = hashlib.sha256(json.dumps(["closure-3", python_version, sorted(requirements), sorted(constraints),
                                      PLATFORMS]).encode()).hexdigest()[:16]
     root = cache_root or dgm_home() / "pypi" / "wheels"
     dest = root / f"py{python_version}-{key}"
@@ -47,6 +47,7 @@ def fetch_resolved(requirements: list[str], constraints: list[str], python_versi
         cons = staging / "constraints.txt"
         cons.write_text("".join(c + "\n" for c in constraints))
         wanted = list(requirements)
+        build_missing_wheels(constraints, staging)
         # pip evaluates environment markers for the host's Python, not the target's, so
         # `tomli; python_version < "3.11"` is skipped: add what the target needs, until closed.
         for _round in range(6):
@@ -76,12 +77,42 @@ def _pip_download(requirements: list[str], constraints: Path, dest: Path, python
            "--only-binary=:all:", "--python-version", python_version, "--implementation", "cp",
            "--abi", abi, "--abi", "abi3", "--abi", "none",
            *[arg for p in PLATFORMS for arg in ("--platform", p)],
-           "-c", str(constraints), "--dest", str(dest), *requirements]
+           "-c", str(constraints), "--find-links", str(dest), "--dest", str(dest), *requirements]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode != 0:
-        lines = [ln for ln in (res.stderr or res.stdout).splitlines() if ln.strip()]
+        lines = [ln for ln in (res.stdout + "\n" + res.stderr).splitlines() if ln.strip()]
         raise BenchError(f"dependencies do not resolve to wheels for Python {python_version}: "
                          f"{_pip_reason(lines)}")
+
+
+def build_missing_wheels(pins: list[str], dest: Path) -> list[str]:
+    """Wheels built on the host for pinned packages the index has only as source (e.g.
+    atomicwrites 1.4.1). Only pure-Python results (`-none-any`) are kept: nothing compiled
+    on the host goes into an image."""
+    from dgm.bench.pypi.releases import release_files
+
+    built = []
+    for pin in pins:
+        name, sep, version = pin.partition("==")
+        if not sep:
+            continue
+        try:
+            files = [f.filename for f in release_files(name)]
+        except BenchError:
+            continue
+        tagged = [f for f in files if f"-{version}-" in f.replace("_", "-") or f"-{version}." in f]
+        if not tagged or any(f.endswith(".whl") for f in tagged):
+            continue
+        out = Path(tempfile.mkdtemp(prefix="wheel-", dir=dest))
+        res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check",
+                              "--no-deps", "--no-binary", ":all:", "-w", str(out), pin],
+                             capture_output=True, text=True, check=False)
+        for whl in out.glob("*.whl"):
+            if res.returncode == 0 and whl.name.endswith("-none-any.whl"):
+                whl.rename(dest / whl.name)
+                built.append(whl.name)
+        shutil.rmtree(out, ignore_errors=True)
+    return built
 
 
 def target_environment(python_version: str) -> dict[str, str]:
