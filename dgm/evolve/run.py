@@ -14,21 +14,26 @@ def evolve(config: EvolveConfig, *, live: bool | None = None) -> int:
     from dgm.evolve.session import open_session
 
     session = open_session(config, live=live)
+    closing: list[str] = []
     try:
         summary = Evolution(session).run()
-        progress = session.progress
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.reasons.items())) or "none"
         best = f"node {summary.best[0]} score {summary.best[1]:.3f}" if summary.best else "none"
         ending = {None: "finished", "over budget": "stopped at the budget cap",
                   "wall time": "stopped at the wall-time cap"}[summary.stopped]
-        progress.log(f"run {ending}: {summary.admitted} admitted, {summary.rejected} rejected ({reasons}), "
-                     f"{summary.pending} pending; best {best}; spent ${summary.spent_usd:.4f}; "
-                     f"cache hits {summary.cache_hits}")
+        closing.append(f"run {ending}: {summary.admitted} admitted, {summary.rejected} rejected ({reasons}), "
+                       f"{summary.pending} pending; best {best}; spent ${summary.spent_usd:.4f}; "
+                       f"cache hits {summary.cache_hits}")
         if summary.stopped == "over budget":
-            progress.log(f"the budget of ${config.budget.usd:.2f} is spent; resume with a larger one: "
-                         f"python -m dgm.evolve --resume {config.run.dir} -c budget.usd=<more>")
+            closing.append(f"the budget of ${config.budget.usd:.2f} is spent; resume with a larger one: "
+                           f"python -m dgm.evolve --resume {config.run.dir} -c budget.usd=<more>")
         elif summary.stopped == "wall time":
-            progress.log(f"resume with: python -m dgm.evolve --resume {config.run.dir}")
-        return 0
+            closing.append(f"resume with: python -m dgm.evolve --resume {config.run.dir}")
+        for line in closing:
+            session.progress.log(line)
     finally:
+        live_view = session.progress.live_enabled
         session.close()
+    if live_view:
+        print("\n".join(closing))  # the live panel is gone: say how it ended in plain words
+    return 0
