@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import shlex
 import tomllib
@@ -42,6 +43,28 @@ def build_requirements(tree: Path) -> list[str]:
     return reqs
 
 
+def file_requirements(tree: Path, files: list[str], pins: list[str]) -> tuple[list[str], list[str]]:
+    """(package names, extra pins) from requirement files in the source; the spec's pins win."""
+    def key(req: str) -> str:
+        return re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0].strip().lower().replace("_", "-")
+
+    pinned = {key(p) for p in pins}
+    names: list[str] = []
+    extra_pins: list[str] = []
+    for rel in files:
+        path = tree / rel
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if not line or line.startswith("-"):
+                continue
+            names.append(key(line))
+            if "==" in line and key(line) not in pinned:
+                extra_pins.append(line.split(";")[0].strip())
+    return names, extra_pins
+
+
 def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
     """Rebuild `instance` from the first release that contains its fix; BenchError with the reason
     when it cannot be rebuilt."""
@@ -67,11 +90,14 @@ def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
     python = PYTHON_OF_SUITE[spec.suite]
     # pip itself: the suite's venv pip may predate editable installs of pyproject projects.
     wanted = [f"{project}=={release}", *spec.extra, *build_requirements(source), "pip"]
+    from_files, file_pins = file_requirements(source, spec.requirement_files, spec.pins)
+    wanted += [n for n in from_files if n not in wanted]
+    pins = spec.pins + file_pins
     if not any(f.filename.endswith(".whl") and f"-{release}-" in f.filename
                for f in release_files(project)):
         # An old release without a wheel: its own dependencies must come from the spec.
         wanted = wanted[1:]
-    wheels = fetch_resolved(wanted, spec.pins, python)
+    wheels = fetch_resolved(wanted, pins, python)
     requirements = wheel_pins(wheels)
 
     # Files in the image carry no useful mtimes (1970); wheel builders refuse pre-1980 stamps

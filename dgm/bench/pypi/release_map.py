@@ -16,6 +16,14 @@ from dgm.errors import BenchError
 RELEASE_MAP = Path(dgm.__file__).resolve().parent.parent / "datasets" / "lite_release_map.jsonl"
 
 
+# The release map's verdicts, worded for the build table.
+_NO_RELEASE = {
+    "patch_only": "no release takes the test patch in reverse (the gold patch does)",
+    "test_only": "no release takes the gold patch in reverse (the test patch does)",
+    "none": "no release takes either patch in reverse",
+}
+
+
 @lru_cache(maxsize=4)
 def load_release_map(path: Path = RELEASE_MAP) -> dict[str, dict]:
     """instance_id -> map row (`release`, `status`, ...); empty when the file is absent."""
@@ -88,6 +96,5 @@ def release_for(instance_id: str, repo: str, version: str, gold_patch: str, test
             return row["ext_wide_window_release"], "release map (wider window)", None
         if row.get("ext_reduced_context_C1_release"):
             return row["ext_reduced_context_C1_release"], "release map (one line of context)", 1
-        raise BenchError(f"no release on the package index contains this fix in reverse-applicable "
-                         f"form (release map status: {row.get('status')})")
+        raise BenchError(_NO_RELEASE.get(row.get("status"), "no release takes both patches in reverse"))
     return search_release(repo, version, gold_patch, test_patch), "index search", None

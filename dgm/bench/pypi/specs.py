@@ -31,7 +31,8 @@ class RepoSpec:
     log_parser: str                  # swebench per-repo parser key
     env: dict[str, str] = field(default_factory=dict)
     build_env: dict[str, str] = field(default_factory=dict)  # only for the install command
-    optional_requirement_files: list[str] = field(default_factory=list)  # best effort
+    # Requirement files in the source whose packages the tests need (the spec's pins win).
+    requirement_files: list[str] = field(default_factory=list)
 
 
 def _vtuple(version: str) -> tuple[int, ...]:
@@ -89,7 +90,8 @@ def spec_for(repo: str, version: str, release: str) -> RepoSpec:
         return RepoSpec("bookworm", ["setuptools==70.0.0", "click==8.1.3", "itsdangerous==2.1.2",
                                      "Jinja2==3.1.2", "MarkupSafe==2.1.3", "Werkzeug==2.3.7",
                                      "pytest==7.4.4"],
-                        ["pytest"], PYTEST_RA, "pallets/flask")
+                        ["pytest"], PYTEST_RA, "pallets/flask",
+                        requirement_files=["requirements/tests.txt"])
     if repo == "pytest-dev/pytest":
         key = version if version in _PYTEST_PINS else (
             "7.0" if version == "7.0" else version.split(".")[0])
