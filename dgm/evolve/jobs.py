@@ -52,6 +52,14 @@ class Job:
         if self.loop.cut_by_budget(outcome.agent):
             self.halted = "over budget"  # not a verdict on the agent: the relay refused its calls
             return
+        if outcome.agent.status == "crashed" and outcome.agent.error and self.node_id != "0":
+            # The engine (Docker, grading) failed, not the agent: no score from it; the child is
+            # rejected "crashed" with the error in its artifacts.
+            self.loop.log(f"{self.label()}: engine failure on {item.instance_id}: "
+                          f"{outcome.agent.error.splitlines()[0][:200]}")
+            records.write_eval(self.artifacts / "tasks" / item.instance_id, outcome)
+            self.halted = "crashed"
+            return
         records.write_eval(self.artifacts / "tasks" / item.instance_id, outcome)
         self.loop.archive.record_result(item.node_id, item.instance_id, outcome.result())
         self._charge(outcome.agent.seconds + outcome.grade_seconds, outcome.agent.usage)

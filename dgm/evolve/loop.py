@@ -173,16 +173,17 @@ class Evolution:
             self._advance(job, batch.outcomes)
 
     def halt(self, job: Job) -> None:
-        """Stop a job at a step boundary; a budget stop rejects its pending node, a clock stop keeps it."""
+        """Stop a job at a step boundary; a budget stop or an engine crash rejects its pending node, a
+        clock stop keeps it pending for --resume."""
         job.gen.close()
         self._batches.pop(job, None)
         reason = job.halted or self.stopping
-        if job.node_id and reason == "over budget":
+        if job.node_id and reason in ("over budget", "crashed"):
             node = self.archive.get(job.node_id)
             if node.status == "pending" and job.node_id != "0":
-                self.archive.update_node(job.node_id, status="rejected:over budget")
-                self.count_verdict("over budget")
-                self.log(f"node {job.node_id} rejected: over budget")
+                self.archive.update_node(job.node_id, status=f"rejected:{reason}")
+                self.count_verdict(reason)
+                self.log(f"node {job.node_id} rejected: {reason}")
 
     def stop(self, reason: str) -> None:
         self.stopping = reason
