@@ -134,6 +134,8 @@ def main() -> int:
     ap.add_argument("--store", type=Path, default=None, help="bench store directory")
     ap.add_argument("--rebuild", action="store_true", help="rebuild instances already validated")
     ap.add_argument("--out", type=Path, default=None, help="write per-instance results as JSON")
+    ap.add_argument("--from-store", action="store_true",
+                    help="build nothing: print the table of what the store already holds")
     args = ap.parse_args()
 
     everything = load_instances(args.dataset)
@@ -144,6 +146,15 @@ def main() -> int:
     chosen = pick(chosen, args.limit, rebuildable_only=not (args.all or args.instance))
     print(f"{len(chosen)} instances from {len(set(i.repo for i in chosen))} repositories", flush=True)
     started = time.monotonic()
+    if args.from_store:
+        from dgm.bench.store import BenchStore
+
+        held = {e.instance_id: e for e in BenchStore(args.store).environments()}
+        rows = [{"instance_id": i.instance_id, "repo": i.repo, "status": held[i.instance_id].status,
+                 "detail": held[i.instance_id].detail, "notes": held[i.instance_id].notes}
+                for i in everything if i.instance_id in held and i.repo in repos]
+        print(f"\n{table(rows, candidates)}")
+        return 0
     rows = recipes_only(chosen) if args.recipes_only else build(chosen, args.store, args.rebuild)
     print(f"\n{table(rows, candidates)}\n\n{len(rows)} instances in {time.monotonic() - started:.0f} s")
     if args.out:

@@ -118,7 +118,7 @@ def spec_for(repo: str, version: str, release: str) -> RepoSpec:
     if repo == "psf/requests":
         return RepoSpec("bullseye", ["pytest==7.4.4"], ["pytest"], PYTEST_RA_OLD, "psf/requests")
     if repo == "pydata/xarray":
-        return RepoSpec("bullseye", ["numpy==1.23.0", "packaging==23.1", "pandas==1.5.3",
+        return RepoSpec("bullseye", ["numpy==1.23.5", "packaging==23.1", "pandas==1.5.3",
                                      "pytest==7.4.0", "python-dateutil==2.8.2", "pytz==2023.3",
                                      "six==1.16.0", "scipy==1.11.1", "setuptools==68.0.0"],
                         ["pytest", "scipy"], PYTEST_RA, "pydata/xarray")
