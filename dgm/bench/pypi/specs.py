@@ -112,7 +112,10 @@ def spec_for(repo: str, version: str, release: str) -> RepoSpec:
                         f"{PY} -m pytest --no-header -rA", "mwaskom/seaborn")
     if repo == "sphinx-doc/sphinx":
         old = v < (5,)
-        return RepoSpec("bullseye", _SPHINX_OLD_PINS if old else _SPHINX_NEW_PINS,
+        pins = _SPHINX_OLD_PINS if old else _SPHINX_NEW_PINS
+        if (5,) <= v < (7,):  # Sphinx 5 and 6 require docutils < 0.20
+            pins = [p for p in pins if not p.startswith("docutils")] + ["docutils==0.18.1"]
+        return RepoSpec("bullseye", pins,
                         ["pytest", "html5lib", "filelock"] + (["typed_ast"] if v < (3, 0) else []),
                         f"{PY} -m pytest -rA", "sphinx-doc/sphinx", env=dict(UTF8))
     if repo == "psf/requests":
