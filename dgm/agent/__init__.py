@@ -5,8 +5,7 @@ Names load lazily so `import dgm.agent` imports neither docker nor litellm.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dgm.lazy import lazy_exports
 
 _EXPORTS = {
     "ABI": "dgm.agent.task",
@@ -22,8 +21,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dgm.agent' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -5,7 +5,7 @@ Names are imported lazily so `import dgm.bench` pulls in neither docker nor sweb
 
 from __future__ import annotations
 
-from typing import Any
+from dgm.lazy import lazy_exports
 
 _EXPORTS = {
     "TaskInstance": "dgm.bench.instances",
@@ -29,9 +29,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        import importlib
-
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'dgm.bench' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

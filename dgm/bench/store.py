@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import tempfile
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from dgm.errors import BadInput, BenchError
+from dgm.locks import file_lock
 
 if TYPE_CHECKING:
     from dgm.bench.instances import TaskInstance
@@ -102,14 +102,8 @@ class BenchStore:
     # ---- writing -----------------------------------------------------------------------
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        with self._thread_lock:
-            fd = os.open(self.path / ".manifest.lock", os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+        with self._thread_lock, file_lock(self.path / ".manifest.lock"):
+            yield
 
     def put(self, env: TaskEnvironment) -> None:
         """Insert or replace one row (read-modify-write under the lock, atomic rename)."""
