@@ -109,10 +109,9 @@ def _model_checks() -> list[Check]:
         checks.append(Check("ok", f"provider keys set on the host: {', '.join(keys)} (never passed into sandboxes)"))
     else:
         checks.append(Check("warn", "no provider API key variable is set on the host",
-                            "export e.g. ANTHROPIC_API_KEY or OPENAI_API_KEY, or point the model "
-                            "settings at a local OpenAI-compatible server (api_base)"))
-    checks.append(Check("warn", "`dgm evolve` needs a model: give it with --model PROVIDER/NAME",
-                        "e.g. --model anthropic/<name>; see `dgm evolve --help`"))
+                            "export e.g. ANTHROPIC_API_KEY or OPENAI_API_KEY and name the model with "
+                            "`dgm evolve -c models.task.model=PROVIDER/NAME`, or point "
+                            "models.task.api_base at a local OpenAI-compatible server"))
     return checks
 
 
