@@ -22,7 +22,10 @@ PYTHON_OF_SUITE = {"bookworm": "3.11", "bullseye": "3.9"}
 
 # Big trees (Django: ~6,800 files) make `git commit` start a detached auto-gc that deletes
 # loose objects while the image build still walks .git; no task needs auto-gc at all.
-NO_AUTO_GC = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "gc.auto", "GIT_CONFIG_VALUE_0": "0"}
+# GIT_CONFIG_COUNT needs git >= 2.31 (bullseye has 2.30); GIT_CONFIG_PARAMETERS is what
+# `git -c` has always exported to child gits.
+NO_AUTO_GC = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "gc.auto", "GIT_CONFIG_VALUE_0": "0",
+              "GIT_CONFIG_PARAMETERS": "'gc.auto=0'"}
 
 
 def build_requirements(tree: Path) -> list[str]:
