@@ -149,9 +149,12 @@ class Best:
     def ranking(self, nodes: Sequence[Node], n_children: Mapping[str, int],
                 limit: int | None = None) -> list[str]:
         """Candidate ids best first (only the first `limit` when given)."""
+        return self._rank(make_pool(nodes, n_children), limit)
+
+    @staticmethod
+    def _rank(pool: Pool, limit: int | None) -> list[str]:
         import numpy as np
 
-        pool = make_pool(nodes, n_children)
         if not len(pool):
             return []
         scores, kids, ids = pool.scores, pool.children, pool.ids
@@ -175,7 +178,7 @@ class Best:
         pool = _checked(nodes, n_children, k)
         if not k:
             return []
-        order = self.ranking(nodes, n_children, limit=min(k, len(pool)))
+        order = self._rank(pool, limit=min(k, len(pool)))
         return [order[i % len(order)] for i in range(k)]
 
 
