@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from dgm import __version__
 from dgm.errors import DgmError
 
-# (module, short help). A module exposes `register(subparsers)`, adding one or more
+# A module exposes `register(subparsers)`, adding one or more
 # subcommands whose parsers set `func=handler(args) -> int`.
 COMMANDS: list[str] = [
     "dgm.archive.cli",
@@ -29,7 +29,7 @@ COMMANDS: list[str] = [
 ]
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dgm",
         description=(
@@ -41,13 +41,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and (module_name + ".").startswith(exc.name + "."):
-                continue  # a room not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
