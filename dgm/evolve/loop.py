@@ -121,14 +121,15 @@ class Evolution:
     def drive(self, jobs: list[Job]) -> None:
         for job in jobs:
             self._advance(job, None)
+        self.refresh()
         while self._futures:
             done, _ = wait(list(self._futures), timeout=TICK, return_when=FIRST_COMPLETED)
             self._check_clock()
             for future in done:
                 job, index = self._futures.pop(future)
                 self._deliver(job, index, future.result())
-            self.refresh()
-        self.refresh()
+            # Jobs write the archive only when an outcome arrives: a quiet tick need not reread it.
+            self.refresh(archive_changed=bool(done))
 
     def _advance(self, job: Job, outcomes: list | None) -> None:
         """Run the job's generator until it waits on workers or ends."""
@@ -307,15 +308,19 @@ class Evolution:
     def log(self, message: str) -> None:
         self.session.progress.log(message)
 
-    def refresh(self) -> None:
-        nodes = self.archive.nodes()
-        scored = [n for n in nodes if n.status == "admitted" and n.score is not None]
-        best = max(scored, key=lambda n: (n.score, -int(n.id)), default=None)
-        self.session.progress.update(
-            admitted=sum(n.status == "admitted" for n in nodes), rejected=sum(n.rejected for n in nodes),
-            pending=sum(n.status == "pending" for n in nodes), spent_usd=self.session.gateway.ledger.usage().usd,
-            best_score=best.score if best else None, best_node=best.id if best else None,
-            workers=self.board.snapshot(), iteration=self.iteration)
+    def refresh(self, archive_changed: bool = True) -> None:
+        """Update the progress view; the archive's counts are reread only when it may have changed."""
+        update: dict[str, Any] = dict(spent_usd=self.session.gateway.ledger.usage().usd,
+                                      workers=self.board.snapshot(), iteration=self.iteration)
+        if archive_changed:
+            nodes = self.archive.nodes()
+            scored = [n for n in nodes if n.status == "admitted" and n.score is not None]
+            best = max(scored, key=lambda n: (n.score, -int(n.id)), default=None)
+            update.update(admitted=sum(n.status == "admitted" for n in nodes),
+                          rejected=sum(n.rejected for n in nodes),
+                          pending=sum(n.status == "pending" for n in nodes),
+                          best_score=best.score if best else None, best_node=best.id if best else None)
+        self.session.progress.update(**update)
 
     def summary(self) -> RunSummary:
         self.refresh()
