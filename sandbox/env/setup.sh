@@ -18,6 +18,9 @@ export GIT_AUTHOR_NAME=dgm GIT_AUTHOR_EMAIL=dgm@dgm.invalid GIT_COMMITTER_NAME=d
        GIT_COMMITTER_EMAIL=dgm@dgm.invalid GIT_AUTHOR_DATE="2000-01-01T00:00:00+0000" \
        GIT_COMMITTER_DATE="2000-01-01T00:00:00+0000"
 git init -q -b main
+# A big tree's first commit would start a detached auto-gc racing the rest of this build
+# (and the repository never needs one): off for every git command in it, here and in sandboxes.
+git config gc.auto 0
 git add -A
 git commit -q --no-verify -m base
 git rev-parse HEAD > /opt/dgm/base_commit

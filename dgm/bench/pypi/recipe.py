@@ -20,14 +20,6 @@ from dgm.errors import BenchError
 
 PYTHON_OF_SUITE = {"bookworm": "3.11", "bullseye": "3.9"}
 
-# Big trees (Django: ~6,800 files) make `git commit` start a detached auto-gc that deletes
-# loose objects while the image build still walks .git; no task needs auto-gc at all.
-# GIT_CONFIG_COUNT needs git >= 2.31 (bullseye has 2.30); GIT_CONFIG_PARAMETERS is what
-# `git -c` has always exported to child gits.
-NO_AUTO_GC = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "gc.auto", "GIT_CONFIG_VALUE_0": "0",
-              "GIT_CONFIG_PARAMETERS": "'gc.auto=0'"}
-
-
 def build_requirements(tree: Path) -> list[str]:
     """The PEP 518 build requirements of the source tree (setuptools and wheel when it has none);
     installed in the image so that `pip install --no-build-isolation -e .` needs no network."""
@@ -137,7 +129,7 @@ def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
         install_cmd=install_cmd,
         test_command=test_command,
         log_parser=spec.log_parser,
-        env={**NO_AUTO_GC, **spec.env},
+        env=dict(spec.env),
         notes={"release": release, "release_chosen_by": chosen_by, "project": project,
                "sdist": archive.name, "sdist_uploaded": release_upload_time(project, release),
                "python": python, "context_lines": context, "test_directives": directives},
