@@ -103,16 +103,43 @@ def crosscheck(output: str, exit_code: int | None, kind: str, parse: Parser,
         if exit_code == 0 and failing:
             problems.append(f"tests are reported failing ({_names(failing)}) but the runner exited with status 0")
     if guard_expected:
-        problems += _check_guard(guard, exit_code, passing, parse)
+        problems += _check_guard(guard, exit_code, passing, parse, lines, summary, failing)
     return problems
 
 
-def _check_guard(guard: dict | None, exit_code: int | None, passing: list[str], parse: Parser) -> list[str]:
-    if not isinstance(guard, dict) or guard.get("format") != "dgm-pytest-guard-1" or not guard.get("complete"):
-        return ["the grader's own record of the pytest run is missing (the run ended early, "
+_UNITTEST_COUNTS = re.compile(r"(failures|errors)=(\d+)")
+
+
+def _check_unittest(guard: dict, lines: list[str], summary: Summary | None, failing: list[str]) -> list[str]:
+    """Django's runner: the record's counts must be the summary's, and its failures visible in the log."""
+    problems: list[str] = []
+    if summary is None:
+        return problems
+    ran = re.search(r"Ran (\d+)", lines[summary.line])
+    result = lines[summary.end - 1]
+    counts = {k: int(v) for k, v in _UNITTEST_COUNTS.findall(result)}
+    record = (guard.get("tests_run"), guard.get("failures"), guard.get("errors"))
+    printed = (int(ran.group(1)) if ran else None, counts.get("failures", 0), counts.get("errors", 0))
+    if record != printed:
+        problems.append(f"the runner's summary (ran, failures, errors = {printed}) is not what it counted {record}")
+    if bool(guard.get("successful")) != result.startswith("OK"):
+        problems.append("the runner's summary says " + result.split()[0] + " but its own result disagrees")
+    if (guard.get("failures") or guard.get("errors")) and not failing:
+        problems.append("the runner counted failures but the log reports none")
+    return problems
+
+
+def _check_guard(guard: dict | None, exit_code: int | None, passing: list[str], parse: Parser,
+                 lines: list[str] | None = None, summary: Summary | None = None,
+                 failing: list[str] | None = None) -> list[str]:
+    known = ("dgm-pytest-guard-1", "dgm-unittest-guard-1")
+    if not isinstance(guard, dict) or guard.get("format") not in known or not guard.get("complete"):
+        return ["the grader's own record of the test run is missing (the run ended early, "
                 "or the record was removed)"]
     problems = [f"the test runner was tampered with: {t}" for t in guard.get("tampered", [])[:SHOW]
                 if isinstance(t, str)]
+    if guard["format"] == "dgm-unittest-guard-1":
+        return problems + _check_unittest(guard, lines or [], summary, failing or [])
     status = guard.get("exitstatus")
     if isinstance(status, int) and exit_code is not None and exit_code >= 0 and status != exit_code:
         problems.append(f"pytest ended with status {status} but the process exited with status {exit_code}")

@@ -18,7 +18,9 @@ from dgm.bench.protected import RUNNER_REPOS
 
 ENGINE_DIR = "/tmp/dgm/engine"
 OUT_DIR = "/tmp/dgm/out"
-GUARD_FILE = Path(__file__).resolve().parent / "engine_files" / "dgm_pytest_guard.py"
+FILES = Path(__file__).resolve().parent / "engine_files"
+GUARD_FILE = FILES / "dgm_pytest_guard.py"
+UNITTEST_GUARD = FILES / "unittest_guard" / "sitecustomize.py"
 GUARD_CAP = 5_000_000
 # Prints the pytest11 entry points installed in the image, read before the model patch exists.
 PROBE = ("import json\ntry:\n import importlib.metadata as m\n e = m.entry_points()\n"
@@ -39,9 +41,9 @@ class RunnerPlan:
 
 
 def plan_for(test_command: str, log_parser: str, repo: str) -> RunnerPlan:
-    """pytest gets the guard, except in repositories whose own source is pytest's machinery."""
+    """pytest and Django's unittest runner get a guard, except where the runner is the code under test."""
     kind = runner_kind(test_command, log_parser, repo)
-    return RunnerPlan(kind, kind == "pytest" and repo not in RUNNER_REPOS)
+    return RunnerPlan(kind, (kind == "pytest" and repo not in RUNNER_REPOS) or kind == "django")
 
 
 def probe_command() -> str:
@@ -66,7 +68,8 @@ def remember_plugins(image: str, output: str) -> list[str]:
 
 def engine_files() -> dict[str, bytes]:
     """Files (relative to /tmp/dgm) that the grader puts into the sandbox."""
-    return {"engine/dgm_pytest_guard.py": GUARD_FILE.read_bytes()}
+    return {"engine/dgm_pytest_guard.py": GUARD_FILE.read_bytes(),
+            "engine/unittest_guard/sitecustomize.py": UNITTEST_GUARD.read_bytes()}
 
 
 def eval_script(repo_dir: str, test_command: str, plan: RunnerPlan, guard_name: str) -> str:
@@ -81,6 +84,9 @@ def eval_script(repo_dir: str, test_command: str, plan: RunnerPlan, guard_name: 
                       f"export DGM_GUARD_OUT={OUT_DIR}/{guard_name}"]
         if opts:
             lines.append(f"export PYTEST_ADDOPTS={shlex.quote(' '.join(opts))}\"${{PYTEST_ADDOPTS:+ $PYTEST_ADDOPTS}}\"")
+    elif plan.kind == "django" and plan.guarded:
+        lines += [f"export PYTHONPATH={ENGINE_DIR}/unittest_guard${{PYTHONPATH:+:$PYTHONPATH}}",
+                  f"export DGM_GUARD_OUT={OUT_DIR}/{guard_name}"]
     lines.append(test_command)
     return "\n".join(lines) + "\n"
 

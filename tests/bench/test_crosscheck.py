@@ -128,3 +128,16 @@ def test_static_check_spares_the_runner_repository_and_honest_fixes():
     assert any(f.blocking for f in tamper_findings(internal, "org/repo"))
     for inst in load_instances(REPO_ROOT / "datasets" / "swebench_lite.jsonl"):  # no gold patch is flagged
         assert not [f for f in tamper_findings(inst.patch, inst.repo) if f.blocking], inst.instance_id
+
+
+def test_the_unittest_record_must_match_django_summary():
+    record = {"format": "dgm-unittest-guard-1", "complete": True, "tests_run": 2, "failures": 1, "errors": 0,
+              "successful": False, "tampered": []}
+    django = {"kind": "django", "name": "parse_log_django"}
+    assert check(DJANGO_LOG, 1, record, **django) == []
+    assert any("missing" in p for p in check(DJANGO_LOG, 1, None, **django))
+    forged = "test_a (x.tests.T) ... ok\ntest_b (x.tests.T) ... ok\n\nRan 2 tests in 0.010s\n\nOK\n"
+    problems = check(forged, 0, record, **django)
+    assert any("is not what it counted" in p for p in problems) and any("says OK" in p for p in problems)
+    assert any("patched" in p for p in check(DJANGO_LOG, 1, record | {"tampered": ["unittest.x was patched"]},
+                                             **django))
