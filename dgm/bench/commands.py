@@ -169,8 +169,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
             word = "resolved" if result.resolved else ("empty" if result.empty_patch else (
                 "error" if result.error else "unresolved"))
             style = {"resolved": "green", "unresolved": "red", "empty": "yellow", "error": "red"}[word]
-            progress.console.print(f"[{style}]{word:<10}[/] {result.instance_id}  {result.seconds:.1f} s"
-                                   + (f"  ({result.error})" if result.error else ""))
+            from rich.markup import escape
+
+            progress.console.print(f"[{style}]{word:<10}[/] {escape(result.instance_id)}  {result.seconds:.1f} s"
+                                   + (f"  ({escape(result.error)})" if result.error else ""))
 
         summary = grade_predictions(predictions, instances, store, out, run_id=run_id, jobs=args.jobs,
                                     progress=report)

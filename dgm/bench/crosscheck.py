@@ -70,8 +70,13 @@ def find_summary(lines: list[str], kind: str) -> Summary | None:
     return None
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _names(tests: list[str]) -> str:
-    return ", ".join(tests[:SHOW]) + (f" (+{len(tests) - SHOW} more)" if len(tests) > SHOW else "")
+    # test names come from output the code under test wrote: made inert and short before they travel
+    shown = [_CONTROL.sub("?", t)[:200] for t in tests[:SHOW]]
+    return ", ".join(shown) + (f" (+{len(tests) - SHOW} more)" if len(tests) > SHOW else "")
 
 
 def crosscheck(output: str, exit_code: int | None, kind: str, parse: Parser,
@@ -136,7 +141,7 @@ def _check_guard(guard: dict | None, exit_code: int | None, passing: list[str], 
     if not isinstance(guard, dict) or guard.get("format") not in known or not guard.get("complete"):
         return ["the grader's own record of the test run is missing (the run ended early, "
                 "or the record was removed)"]
-    problems = [f"the test runner was tampered with: {t}" for t in guard.get("tampered", [])[:SHOW]
+    problems = [f"the test runner was tampered with: {_names([t])}" for t in guard.get("tampered", [])[:SHOW]
                 if isinstance(t, str)]
     if guard["format"] == "dgm-unittest-guard-1":
         return problems + _check_unittest(guard, lines or [], summary, failing or [])

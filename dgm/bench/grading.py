@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -13,6 +14,9 @@ from dgm.bench.patches import screen_patch
 from dgm.bench.store import TaskEnvironment
 from dgm.bench.tamper import tamper_findings
 from dgm.errors import BenchError
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -147,6 +151,7 @@ def grade(instance: TaskInstance, env: TaskEnvironment, model_patch: str, *, run
     integrity = _integrity(instance, env, run) if run.patch_applied or not screened.text else []
     integrity += [f"the patch tampers with the test runner: {f['what']} ({f['path']})"
                   for f in findings if f.get("blocking")]
+    integrity = [_CONTROL.sub("?", p)[:1000] for p in integrity]  # parts came from the sandbox or the patch
     error = run.error
     log = run.log
     if integrity:
