@@ -20,7 +20,7 @@ ENGINE_DIR = "/tmp/dgm/engine"
 OUT_DIR = "/tmp/dgm/out"
 FILES = Path(__file__).resolve().parent / "engine_files"
 GUARD_FILE = FILES / "dgm_pytest_guard.py"
-UNITTEST_GUARD = FILES / "unittest_guard" / "sitecustomize.py"
+UNITTEST_GUARD = FILES / "unittest_sitecustomize.py"  # written as sitecustomize.py in its own dir
 GUARD_CAP = 5_000_000
 # Prints the pytest11 entry points installed in the image, read before the model patch exists.
 PROBE = ("import json\ntry:\n import importlib.metadata as m\n e = m.entry_points()\n"
