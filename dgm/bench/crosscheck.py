@@ -20,7 +20,9 @@ _PYTEST_SUMMARY = re.compile(r"^=+ (?P<body>.*?\b(?:passed|failed|errors?|skippe
 _PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?|rerun)")
 _UNITTEST_SUMMARY = re.compile(r"^Ran \d+ tests? in [\d.]+s\s*$")
 _UNITTEST_RESULT = re.compile(r"^(OK|FAILED)\b")
-_SYMPY_SUMMARY = re.compile(r"^=+ tests finished: .* in [\d.]+ seconds =+\s*$")
+# sympy's reporter wraps a long summary: "=== tests finished: 9 passed, ...\nin 1.2 seconds ==="
+_SYMPY_SUMMARY = re.compile(r"^=* ?tests finished: \d+ passed")
+_SYMPY_END = re.compile(r"\bin [\d.]+ seconds\b")
 
 Parser = Callable[[str], dict]
 
@@ -66,7 +68,10 @@ def find_summary(lines: list[str], kind: str) -> Summary | None:
                 return Summary(i, end + 1, {})
             return None
         elif kind == "sympy" and _SYMPY_SUMMARY.match(line):
-            return Summary(i, i + 1, {})
+            for end in range(i, min(i + 4, len(lines))):
+                if _SYMPY_END.search(lines[end]):
+                    return Summary(i, end + 1, {})
+            return None
     return None
 
 
