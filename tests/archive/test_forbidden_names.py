@@ -96,7 +96,7 @@ def test_archive_init_refuses_a_seed_with_a_forbidden_name(variant: str, tmp_pat
     plant(seed, markers)
     assert main(["archive", "init", str(tmp_path / "run"), "--seed", str(seed)]) == 2
     assert f"read as {name}" in capsys.readouterr().err
-    assert not (tmp_path / "run" / "archive.sqlite").exists()
+    assert not (tmp_path / "run").exists()
     assert hostile.ran(markers) == []
 
 
