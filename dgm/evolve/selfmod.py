@@ -82,10 +82,11 @@ def apply_patch(parent_tree: Path, patch: str, dest: Path) -> Path:
     shutil.copytree(parent_tree, dest, symlinks=True)
     try:
         apply_diff(dest, files)
-    except DiffRefused as exc:
-        raise PatchRefused(f"the self-modification patch does not apply: {exc}") from None
-    try:
         check_tree(dest)
-    except TreeRefused as exc:
-        raise PatchRefused(f"the patched tree is refused: {exc.message}", reason=exc.reason) from None
+    except (DiffRefused, TreeRefused) as exc:
+        # A refused tree is not left on the host where a git prompt or a user's tool could read it.
+        shutil.rmtree(dest, ignore_errors=True)
+        if isinstance(exc, TreeRefused):
+            raise PatchRefused(f"the patched tree is refused: {exc.message}", reason=exc.reason) from None
+        raise PatchRefused(f"the self-modification patch does not apply: {exc}") from None
     return dest

@@ -55,6 +55,7 @@ def test_a_parent_that_is_a_bare_repository_runs_nothing(parent: Path, markers: 
         apply_patch(parent, EDIT, tmp_path / "child")
     assert refused.value.reason == "forbidden name in tree: HEAD"
     assert hostile.ran(markers) == []
+    assert not (tmp_path / "child").exists()  # nothing planted is left on the host
 
 
 def test_a_gitdir_file_pointing_at_a_hostile_repository_runs_nothing(parent: Path, markers: Path,
