@@ -15,8 +15,8 @@ import uuid
 import zlib
 from pathlib import Path
 
-from dgm.errors import ArchiveError, BadInput
 from dgm.archive.names import forbidden_in_path
+from dgm.errors import ArchiveError, BadInput
 from dgm.hostgit import init_bare, run_git
 
 REF_PREFIX = "refs/dgm/nodes/"
