@@ -206,7 +206,7 @@ class ChildJob(Job):
         try:
             tree = apply_patch(parent_tree, patch, dest)
         except PatchRefused as exc:
-            self.finish_without_change("crashed", diagnosis, {**info, "patch_error": str(exc)})
+            self.finish_without_change(exc.reason, diagnosis, {**info, "patch_error": str(exc)})
             return False
         self.add(tree, "pending", diagnosis, info)
         if loop.archive.tree_hash(self.node_id) == loop.archive.tree_hash(self.parent_id):
