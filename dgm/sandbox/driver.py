@@ -29,6 +29,14 @@ AGENT = "1000:1000"
 RELAY_MOUNT = "/run/dgm"
 SEED = "/opt/dgm/seed"
 KILL_GRACE = 5.0  # seconds to drain output after the kill
+# Read a file only if it is regular and not a link, and at most $2 bytes of it. Agent processes are
+# all dead when the engine reads the agent's outputs, so nothing swaps the file between test and read.
+_READ_REGULAR = (
+    'f="$1"; if [ -L "$f" ]; then exit 4; elif [ ! -e "$f" ]; then exit 3; elif [ -d "$f" ]; then exit 5; '
+    'elif [ -p "$f" ]; then exit 6; elif [ -c "$f" ] || [ -b "$f" ]; then exit 7; elif [ -S "$f" ]; then exit 8; '
+    'elif [ ! -f "$f" ]; then exit 9; fi; exec head -c "$2" -- "$f"'
+)
+_NOT_REGULAR = {4: "a symbolic link", 5: "a directory", 6: "a FIFO", 7: "a device", 8: "a socket", 9: "not a file"}
 
 
 @dataclass
@@ -343,13 +351,23 @@ class Sandbox:
         if code != 0 or timed_out:
             raise SandboxError(f"copying into {container_dir} failed: {capture.data.decode(errors='replace')[-500:]}")
 
-    def get_file(self, path: str, max_bytes: int = 50_000_000) -> bytes:
-        """The bytes of PATH in the sandbox (FileNotFoundError if missing; capped)."""
-        capture = Capture(max_bytes, streams=(STDOUT,))
-        code, timed_out, _, _ = self._run(["cat", "--", path], capture, timeout=300)
-        if code != 0 or timed_out:
+    def get_file(self, path: str, max_bytes: int = 50_000_000, *, timeout: float = 120) -> bytes:
+        """The bytes of PATH in the sandbox if it is a regular file (FileNotFoundError if missing).
+
+        A link, FIFO, device, socket or directory is refused (AgentFailure) before a byte is read,
+        and no more than MAX_BYTES + 1 bytes are read: /dev/zero or a FIFO cannot stall the host."""
+        capture = Capture(max_bytes + 1, streams=(STDOUT,))
+        code, timed_out, _, _ = self._run(["sh", "-c", _READ_REGULAR, "sh", path, str(max_bytes + 1)], capture,
+                                          timeout=timeout)
+        if timed_out:
+            raise AgentFailure(f"{path} in the sandbox cannot be read in {timeout:.0f} s")
+        if code == 3:
+            raise FileNotFoundError(f"{path} in sandbox {self.name}: no such file")
+        if code in _NOT_REGULAR:
+            raise AgentFailure(f"{path} in the sandbox is {_NOT_REGULAR[code]}, not a regular file")
+        if code != 0:
             raise FileNotFoundError(f"{path} in sandbox {self.name}: {capture.stderr_tail.decode(errors='replace').strip()}")
-        if capture.truncated:
+        if len(capture.data) > max_bytes:
             raise AgentFailure(f"{path} in the sandbox is larger than {max_bytes} bytes")
         return bytes(capture.data)
 
