@@ -155,7 +155,9 @@ def classify(exit_code: int | None, timed_out: bool, oom: bool, trajectory: Traj
     """The run's status and a one-line reason, from what the sandbox saw and what the agent wrote.
 
     INVALID names an output the agent left but that breaks the ABI: the run crashed, whatever it says."""
-    said: AgentResult | Trajectory | None = result if result is not None and (result.status or result.reason) else trajectory
+    said: AgentResult | Trajectory | None = trajectory
+    if result is not None and (result.status or result.reason):
+        said = result
     said_reason = (said.reason if said is not None else "")[:500]
     if oom:
         return "killed", "killed by the kernel: out of memory"

@@ -193,9 +193,11 @@ def _step(value: Any, path: str, k: int) -> Step:
         calls.append(StepCall(c.text(call.get("id"), f"{where}.id", cap=SHORT_CHARS, optional=True),
                               c.text(call.get("name", ""), f"{where}.name", cap=SHORT_CHARS) or "",
                               _arguments(call.get("arguments"), f"{where}.arguments")))
-    outputs = [c.text(o, f"{path}.outputs[{j}]") or "" for j, o in enumerate(c.items(s.get("outputs"), f"{path}.outputs"))]
-    thought_key = "thought" if "thought" in s else "content"
+    outputs = [c.text(o, f"{path}.outputs[{j}]") or ""
+               for j, o in enumerate(c.items(s.get("outputs"), f"{path}.outputs"))]
+    thought_key = "thought" if "thought" in s else "content"  # not in the ABI; some agents keep it
+    seconds = c.number(s.get("seconds"), f"{path}.seconds", optional=True)
     return Step(i=c.integer(s["i"], f"{path}.i") if s.get("i") is not None else k + 1, tool_calls=calls,
-                outputs=outputs, seconds=c.number(s.get("seconds"), f"{path}.seconds", optional=True),  # type: ignore[arg-type]
+                outputs=outputs, seconds=float(seconds) if seconds is not None else None,
                 usage=c.numbers(s.get("usage"), f"{path}.usage"),
                 thought=c.text(s.get(thought_key), f"{path}.{thought_key}", optional=True))

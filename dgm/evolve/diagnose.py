@@ -159,12 +159,14 @@ def _trajectory_text(path: Path) -> str:
 
 
 def conversation_text(trajectory: Trajectory) -> str:
+    """The messages after the system prompt, one line each, long texts and arguments clipped."""
     lines = []
     for m in trajectory.messages:
         if m.role == "system":
             continue
-        calls = " ".join(f"[{t.name}({_clip(t.arguments if isinstance(t.arguments, str) else json.dumps(t.arguments), 300)})]"
-                         for t in m.tool_calls)
+        calls = " ".join(
+            f"[{t.name}({_clip(t.arguments if isinstance(t.arguments, str) else json.dumps(t.arguments), 300)})]"
+            for t in m.tool_calls)
         lines.append(f"{m.role}: {_clip(m.text() or '', 600)} {calls}".rstrip())
     return "\n".join(lines)
 

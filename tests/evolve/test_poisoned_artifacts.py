@@ -140,7 +140,7 @@ def test_a_poisoned_trajectory_rejects_the_child_and_resume_survives_it(tmp_path
     with Archive.open(run_dir) as archive:
         statuses = {n.meta.get("iteration"): n.status for n in archive.nodes() if n.id != "0"}
     assert statuses == {1: "rejected:crashed", 2: "rejected:crashed"}, statuses
-    prompt = json.loads((run_dir / "llm_calls.jsonl").read_text().splitlines()[-1])
-    asked = [json.loads(line) for line in (run_dir / "llm_calls.jsonl").read_text().splitlines()
-             if "Run context: iteration 2" in line]
-    assert asked and "(unusable: trajectory.json: messages[1].tool_calls[0].function is a string" in json.dumps(asked[0]), prompt
+    # The resumed diagnosis of the root read the planted file as data and said what is wrong with it.
+    asked = [json.loads(line)["request"]["messages"][-1]["content"]
+             for line in (run_dir / "llm_calls.jsonl").read_text().splitlines() if "Run context: iteration 2" in line]
+    assert asked and "(unusable: trajectory.json: messages[1].tool_calls[0].function is a string" in asked[0]
