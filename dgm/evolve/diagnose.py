@@ -135,6 +135,8 @@ def failure_record(instance_id: str, result: Any, problem: str, task_dir: Path) 
     """One failed task: the issue, what the agent did (trajectory), its patch, the test log."""
     result = result if isinstance(result, dict) else {}
     why = "empty patch" if result.get("empty_patch") else f"not resolved (agent status {str(result.get('status'))[:40]})"
+    if result.get("status") == "crashed" and result.get("reason"):  # e.g. which output broke the agent ABI
+        why += f": {str(result['reason'])[:500]}"
     parts = [f"## Failed task {instance_id}: {why}", "### Issue\n" + _clip(str(problem), 3000)]
     trajectory = _trajectory_text(task_dir / "trajectory.json")
     if trajectory:

@@ -84,6 +84,14 @@ def test_diagnosis_survives_any_trajectory(kind: str, tmp_path: Path) -> None:
     assert "### The agent's patch\n(empty)" in prompt
 
 
+def test_diagnosis_says_why_a_run_crashed(tmp_path: Path) -> None:
+    (tmp_path / "artifacts" / "tasks" / "t-1").mkdir(parents=True)
+    row = {"resolved": False, "status": "crashed", "reason": "trajectory.json is larger than 10000000 bytes"}
+    messages = build_messages(SEED, tmp_path / "artifacts", {"t-1": row}, {"t-1": "fix it"}, iteration=1, slot=1,
+                              slots=1, parent_id="0")
+    assert "not resolved (agent status crashed): trajectory.json is larger than 10000000 bytes" in messages[1]["content"]
+
+
 # ---- the whole loop ---------------------------------------------------------------------------------
 
 POISONED_AGENT = '''"""A seed variant that edits and exits 0 but writes a trajectory with wrongly typed fields."""
