@@ -203,15 +203,15 @@ def _collect_result(box: "Sandbox", notes: list[str]) -> tuple[AgentResult | Non
 
 def _fetch(box: "Sandbox", path: str, cap: int, notes: list[str]) -> bytes | None:
     """A file the agent wrote, if it is a regular file within CAP (ArtifactInvalid if not); None if absent."""
-    from dgm.errors import AgentFailure, SandboxError
+    from dgm.errors import SandboxError
+    from dgm.sandbox.driver import UnreadableFile
 
     try:
         return box.get_file(path, max_bytes=cap, timeout=60)
     except FileNotFoundError:
         return None
-    except AgentFailure as exc:  # a link, FIFO, device, directory; too large; unreadable in time
-        text = str(exc)
-        raise ArtifactInvalid(text.split(" in the sandbox ", 1)[-1]) from None
+    except UnreadableFile as exc:  # a link, FIFO, device, directory; too large; unreadable in time
+        raise ArtifactInvalid(exc.what) from None
     except SandboxError as exc:  # the container is gone: nothing to read, not the agent's doing
         notes.append(f"{path.rsplit('/', 1)[-1]} not collected: {exc}")
         return None

@@ -23,7 +23,7 @@ from dgm.sandbox.hardening import Limits, hardened_host_config, sandbox_labels
 from dgm.sandbox.sweep import sweep
 from dgm.sandbox.transfer import extract_untrusted, tar_file, tar_tree
 
-__all__ = ["Limits", "Mount", "ExecResult", "Sandbox", "sweep"]
+__all__ = ["Limits", "Mount", "ExecResult", "Sandbox", "UnreadableFile", "sweep"]
 
 AGENT = "1000:1000"
 RELAY_MOUNT = "/run/dgm"
@@ -70,6 +70,14 @@ class ExecResult:
         if self.oom_killed:
             return "killed: out of memory"
         return "ok" if self.exit_code == 0 else f"exit {self.exit_code}"
+
+
+class UnreadableFile(AgentFailure):
+    """A file in the sandbox that is not read: not a regular file, over its cap, or too slow to read."""
+
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(f"{path} in the sandbox {what}")
+        self.what = what  # "is a FIFO, not a regular file", "is larger than N bytes", ...
 
 
 _live: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
@@ -360,15 +368,15 @@ class Sandbox:
         code, timed_out, _, _ = self._run(["sh", "-c", _READ_REGULAR, "sh", path, str(max_bytes + 1)], capture,
                                           timeout=timeout)
         if timed_out:
-            raise AgentFailure(f"{path} in the sandbox cannot be read in {timeout:.0f} s")
+            raise UnreadableFile(path, f"cannot be read in {timeout:.0f} s")
         if code == 3:
             raise FileNotFoundError(f"{path} in sandbox {self.name}: no such file")
         if code in _NOT_REGULAR:
-            raise AgentFailure(f"{path} in the sandbox is {_NOT_REGULAR[code]}, not a regular file")
+            raise UnreadableFile(path, f"is {_NOT_REGULAR[code]}, not a regular file")
         if code != 0:
             raise FileNotFoundError(f"{path} in sandbox {self.name}: {capture.stderr_tail.decode(errors='replace').strip()}")
         if len(capture.data) > max_bytes:
-            raise AgentFailure(f"{path} in the sandbox is larger than {max_bytes} bytes")
+            raise UnreadableFile(path, f"is larger than {max_bytes} bytes")
         return bytes(capture.data)
 
     def get_tree(self, container_dir: str, host_dir: Path, max_bytes: int = 200_000_000) -> None:
