@@ -43,7 +43,7 @@ def run_selfmod(item: SelfModifyItem, context: Any) -> AgentOutcome:
                               wall_seconds=item.limits.max_seconds + 300),
         repo_setup=setup, out_dir=item.out_dir, role="selfmod")
     return AgentOutcome(run.status, run.patch or "", run.trajectory, dict(run.usage or {}), run.log or "",
-                        float(run.seconds or 0.0))
+                        float(run.seconds or 0.0), reason=run.reason)
 
 
 class PatchRefused(DiffRefused):
