@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from dgm import __version__
 from dgm.errors import DgmError
+from dgm.terminal import inert
 
 # A module exposes `register(subparsers)`, adding one or more
 # subcommands whose parsers set `func=handler(args) -> int`.
@@ -52,7 +53,8 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
     except DgmError as exc:
         if getattr(args, "debug", False) or os.environ.get("DGM_DEBUG"):
             traceback.print_exc()
-        print(f"dgm: error: {exc}", file=sys.stderr)
+        # Messages embed what they refused (a path, a reason) and that can come from a sandbox.
+        print(f"dgm: error: {inert(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("dgm: interrupted", file=sys.stderr)

@@ -1,29 +1,23 @@
 """Printing agent steps to a terminal with rich: thoughts, tool calls, outputs, cut to a readable size.
 
 Everything printed here came from a model or a sandbox: it goes through rich.Text (never markup) with
-control characters removed, so it can neither restyle the output nor drive the terminal.
+control characters shown as escapes (dgm.terminal.inert), so it can neither restyle the output nor drive
+the terminal.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
-_ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from dgm.terminal import inert as clean  # the one escaping helper; replay.session and .follow import it here
+
 THOUGHT_CHARS, ARGS_CHARS, OUTPUT_CHARS = 1200, 800, 1500
 OUTPUT_HEAD, OUTPUT_TAIL = 14, 8
-
-
-def clean(text: Any) -> str:
-    """Text without terminal control characters (escape sequences, carriage returns); tabs and newlines kept."""
-    text = text if isinstance(text, str) else str(text)
-    return _CONTROL.sub("", _ANSI.sub("", text)).replace("\t", "    ")
 
 
 def clip(text: str, *, chars: int, head: int | None = None, tail: int = 0, full: bool = False) -> str:
@@ -131,7 +125,7 @@ def print_step_head(console: Console, step: StepView, *, full: bool = False) -> 
 
 def print_call(console: Console, call: ToolCall, *, full: bool = False) -> None:
     text = Text("▶ ", style="bold cyan")
-    text.append(clean(call.name), style="bold cyan")
+    text.append(clean(call.name, lines=False), style="bold cyan")
     args = clip(clean(format_arguments(call.arguments)), chars=ARGS_CHARS, head=12, tail=3, full=full)
     text.append("\n" + args if "\n" in args else " " + args)
     console.print(text)
@@ -141,7 +135,7 @@ def print_output(console: Console, call: ToolCall, *, full: bool = False) -> Non
     """One tool output, dimmed and indented, cut to its first and last lines."""
     body = clip(clean(call.output or ""), chars=OUTPUT_CHARS, head=OUTPUT_HEAD, tail=OUTPUT_TAIL, full=full)
     text = Text("◀ ", style="green")
-    text.append(f"{clean(call.name)} output", style="green")
+    text.append(f"{clean(call.name, lines=False)} output", style="green")
     console.print(text)
     for line in (body.splitlines() or ["(no output)"]):
         console.print(Text("  " + line, style="grey62"), soft_wrap=full)
@@ -155,8 +149,9 @@ def print_step(console: Console, step: StepView, *, full: bool = False) -> None:
 
 
 def print_header(console: Console, traj: dict) -> None:
-    console.print(Text(f"trajectory {clean(traj.get('format', '?'))} · instance "
-                       f"{clean(traj.get('instance_id', '?'))} · started {clean(traj.get('started_at') or '?')}",
+    console.print(Text(f"trajectory {clean(traj.get('format', '?'), lines=False)} · instance "
+                       f"{clean(traj.get('instance_id', '?'), lines=False)} · started "
+                       f"{clean(traj.get('started_at') or '?', lines=False)}",
                        style="bold"))
     task = next((m for m in traj.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"), None)
     if task is not None:
@@ -167,7 +162,7 @@ def print_header(console: Console, traj: dict) -> None:
 def print_outcome(console: Console, traj: dict) -> None:
     usage = traj.get("usage") if isinstance(traj.get("usage"), dict) else {}
     console.rule(style="grey50")
-    status = clean(traj.get("status", "?"))
+    status = clean(traj.get("status", "?"), lines=False)
     style = "bold green" if status == "submitted" else "bold yellow" if status == "limit" else "bold red"
     text = Text("status ") + Text(status, style=style)
     if traj.get("reason"):

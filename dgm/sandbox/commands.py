@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from dgm.errors import BadInput
+from dgm.terminal import inert
 
 SUITES_DEFAULT = ("bookworm", "bullseye")
 
@@ -79,7 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             res = box.exec(cmd[0] if len(cmd) == 1 else cmd, timeout=args.timeout)
     finally:
         sweep(run_id)
-    sys.stdout.write(res.output)
+    # The command's output is the sandbox's: control sequences are shown, not passed to the terminal.
+    sys.stdout.write(inert(res.output))
     if res.output and not res.output.endswith("\n"):
         sys.stdout.write("\n")
     sys.stdout.flush()
