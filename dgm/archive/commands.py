@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from dgm.errors import BadInput, DgmError, NotAnArchive
+from dgm.locks import RunLock, refuse_if_held
 from dgm.terminal import inert
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if not seed.is_dir():
         raise BadInput(f"seed tree {seed} does not exist or is not a directory",
                        hint="pass --seed PATH to an agent tree")
+    refuse_if_held(Path(args.dir))
     with Archive.create(Path(args.dir), seed) as archive:
         root = archive.get("0")
         print(f"created archive {args.dir}: node 0 = commit {root.commit[:12]} (seed {seed})")
@@ -72,7 +74,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_add(args: argparse.Namespace) -> int:
     if args.score is not None and not 0.0 <= args.score <= 1.0:
         raise BadInput(f"--score {args.score} is outside [0, 1]", hint="give a fraction resolved")
-    with opened(args.dir) as archive:
+    # A node added under a live evolve run would be one the loop does not know: the run's owner writes it.
+    with opened(args.dir) as archive, RunLock.acquire(Path(args.dir), what="dgm archive add"):
         node = archive.add_node(args.parent, Path(args.tree), status=args.status,
                                 improvement_task=args.task, score=args.score,
                                 meta={"source": "dgm archive add"})

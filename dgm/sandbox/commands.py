@@ -97,8 +97,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_prune(args: argparse.Namespace) -> int:
     from dgm.sandbox.driver import sweep
 
-    count = sweep(args.run)
-    what = f"of run {args.run}" if args.run else "left by dead dgm processes"
+    if args.force and not args.run:
+        raise BadInput("--force needs --run RUN_ID", hint="name the run whose containers must all go")
+    count = sweep(args.run, force=args.force)
+    what = (f"of run {args.run}" + ("" if args.force else " left by dead dgm processes")) if args.run \
+        else "left by dead dgm processes"
     print(f"removed {count} sandbox container{'s' if count != 1 else ''} {what}")
     return 0
 
