@@ -58,6 +58,10 @@ def test_an_error_naming_a_hostile_path_is_one_inert_line(tmp_path: Path) -> Non
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 2  # the path's own newline stays: one line each
     assert_inert(out.stderr, visible=("\\x1b]52;c;", "\\x9b2J", "\\u202e"))
+    out = subprocess.run([sys.executable, "-m", "dgm", "--debug", "archive", "list", str(missing)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" in out.stderr
+    assert_inert(out.stderr, visible=("\\x1b]52;c;", "\\x9b2J", "\\u202e"))
 
 
 def test_bench_list_shows_details_inert(tmp_path: Path, capsys) -> None:
