@@ -58,13 +58,21 @@ class RunLock:
     def acquire(cls, run_dir: Path, *, what: str) -> "RunLock":
         """Take the lock or fail at once (BadInput, exit 2) naming the process that holds it."""
         run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(run_dir / RUN_LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(run_dir / RUN_LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise BadInput(f"cannot open {run_dir / RUN_LOCK_FILE}: {exc.strerror}",
+                           hint="give a run directory you can write") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise _busy(run_dir, _read_holder(run_dir)) from None
+        except OSError as exc:  # a filesystem without flock: there is no safe way to share the directory
+            os.close(fd)
+            raise BadInput(f"cannot lock {run_dir / RUN_LOCK_FILE}: {exc.strerror}",
+                           hint="put the run directory on a local filesystem") from None
         # Rewritten in place: replacing the file would give a second process a fresh inode to lock.
         record = {"pid": os.getpid(), "host": socket.gethostname(), "what": what,
                   "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}

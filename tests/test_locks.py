@@ -64,3 +64,9 @@ def test_closing_releases_and_in_process_reacquire_works(tmp_path: Path) -> None
     lock.release()
     lock.release()  # twice is harmless
     RunLock.acquire(tmp_path / "run", what="two").release()
+
+
+def test_a_directory_that_cannot_hold_a_lock_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(BadInput, match="cannot open"):
+        RunLock.acquire(tmp_path / "file", what="x")
