@@ -1,13 +1,13 @@
 """Printing agent steps to a terminal with rich: thoughts, tool calls, outputs, cut to a readable size.
 
 Everything printed here came from a model or a sandbox: it goes through rich.Text (never markup) with
-control characters removed, so it can neither restyle the output nor drive the terminal.
+control characters shown as escapes (dgm.terminal.inert), so it can neither restyle the output nor drive
+the terminal.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,17 +15,10 @@ from rich.console import Console
 from rich.text import Text
 
 from dgm.artifacts import Trajectory
+from dgm.terminal import inert as clean  # the one escaping helper; replay.session and .follow import it here
 
-_ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 THOUGHT_CHARS, ARGS_CHARS, OUTPUT_CHARS = 1200, 800, 1500
 OUTPUT_HEAD, OUTPUT_TAIL = 14, 8
-
-
-def clean(text: Any) -> str:
-    """Text without terminal control characters (escape sequences, carriage returns); tabs and newlines kept."""
-    text = text if isinstance(text, str) else str(text)
-    return _CONTROL.sub("", _ANSI.sub("", text)).replace("\t", "    ")
 
 
 def clip(text: str, *, chars: int, head: int | None = None, tail: int = 0, full: bool = False) -> str:
@@ -120,7 +113,7 @@ def print_step_head(console: Console, step: StepView, *, full: bool = False) -> 
 
 def print_call(console: Console, call: ToolCall, *, full: bool = False) -> None:
     text = Text("▶ ", style="bold cyan")
-    text.append(clean(call.name), style="bold cyan")
+    text.append(clean(call.name, lines=False), style="bold cyan")
     args = clip(clean(format_arguments(call.arguments)), chars=ARGS_CHARS, head=12, tail=3, full=full)
     text.append("\n" + args if "\n" in args else " " + args)
     console.print(text)
@@ -130,7 +123,7 @@ def print_output(console: Console, call: ToolCall, *, full: bool = False) -> Non
     """One tool output, dimmed and indented, cut to its first and last lines."""
     body = clip(clean(call.output or ""), chars=OUTPUT_CHARS, head=OUTPUT_HEAD, tail=OUTPUT_TAIL, full=full)
     text = Text("◀ ", style="green")
-    text.append(f"{clean(call.name)} output", style="green")
+    text.append(f"{clean(call.name, lines=False)} output", style="green")
     console.print(text)
     for line in (body.splitlines() or ["(no output)"]):
         console.print(Text("  " + line, style="grey62"), soft_wrap=full)
@@ -144,8 +137,9 @@ def print_step(console: Console, step: StepView, *, full: bool = False) -> None:
 
 
 def print_header(console: Console, traj: Trajectory) -> None:
-    console.print(Text(f"trajectory {clean(traj.format)} · instance {clean(traj.instance_id or '?')} · started "
-                       f"{clean(traj.started_at or '?')}", style="bold"))
+    console.print(Text(f"trajectory {clean(traj.format, lines=False)} · instance "
+                       f"{clean(traj.instance_id or '?', lines=False)} · started "
+                       f"{clean(traj.started_at or '?', lines=False)}", style="bold"))
     task = next((m for m in traj.messages if m.role == "user"), None)
     if task is not None:
         body = clip(clean(task.text() or ""), chars=THOUGHT_CHARS, head=20, tail=0)
@@ -154,7 +148,7 @@ def print_header(console: Console, traj: Trajectory) -> None:
 
 def print_outcome(console: Console, traj: Trajectory) -> None:
     console.rule(style="grey50")
-    status = clean(traj.status)
+    status = clean(traj.status, lines=False)
     style = "bold green" if status == "submitted" else "bold yellow" if status == "limit" else "bold red"
     text = Text("status ") + Text(status, style=style)
     if traj.reason:
