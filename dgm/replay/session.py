@@ -191,8 +191,8 @@ def _print_run(console: Console, run: Any) -> None:
     for note in run.notes or []:
         console.print(Text("note: " + clean(note), style="yellow"))
     files = [ln[len("diff --git a/"):].split(" b/")[0] for ln in run.patch.splitlines() if ln.startswith("diff --git a/")]
-    console.print(Text(f"patch: {len(run.patch.splitlines())} line(s)" + (f" in {', '.join(files)}" if files else
-                                                                           " (empty)")))
+    named = clean(", ".join(files), lines=False)  # file names are the agent's choice
+    console.print(Text(f"patch: {len(run.patch.splitlines())} line(s)" + (f" in {named}" if files else " (empty)")))
 
 
 def _compare_with_recording(console: Console, result: ReplayResult, recording: Any, task_dir: Path,
