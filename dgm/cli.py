@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from dgm import __version__
 from dgm.errors import DgmError
+from dgm.terminal import inert
 
 # A module exposes `register(subparsers)`, adding one or more
 # subcommands whose parsers set `func=handler(args) -> int`.
@@ -47,16 +48,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Call a handler, turning DgmErrors into one-line messages and exit codes."""
+    # Messages and tracebacks embed what was refused or failed (a path, a reason, a sandbox's output),
+    # so they are printed inert like every other text a sandbox or a model produced.
     try:
         return int(handler(args) or 0)
     except DgmError as exc:
         if getattr(args, "debug", False) or os.environ.get("DGM_DEBUG"):
-            traceback.print_exc()
-        print(f"dgm: error: {exc}", file=sys.stderr)
+            sys.stderr.write(inert(traceback.format_exc()))
+        print(f"dgm: error: {inert(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("dgm: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug: its traceback is for a report, but still never drives the terminal
+        sys.stderr.write(inert(traceback.format_exc()))
+        return 1
 
 
 def main(argv: Sequence[str] | None = None, *, prog_args: Sequence[str] = ()) -> int:

@@ -40,11 +40,14 @@ def host_direct(inst, env) -> float:
     work = Path(tempfile.mkdtemp(prefix="dgm-bench-grading-"))
     try:
         from dgm.bench.local_source import local_source_dir
+        from dgm.hostgit import apply_in
 
         repo = work / "repo"
         shutil.copytree(local_source_dir(inst), repo, ignore=shutil.ignore_patterns("__pycache__"))
         for patch in (inst.patch, inst.test_patch):
-            subprocess.run(["git", "apply", "-"], input=patch, text=True, cwd=repo, check=True)
+            applied = apply_in(repo, patch)  # host git only through dgm.hostgit
+            if applied.returncode != 0:
+                raise SystemExit(f"the toy patch does not apply: {applied.stderr.strip()}")
         cmd = env.test_command.replace("python ", f"{sys.executable} ", 1)
         t = time.perf_counter()
         res = subprocess.run(cmd, shell=True, cwd=repo, capture_output=True, text=True)

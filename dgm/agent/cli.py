@@ -48,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     from dgm.agent.task import SEED_TREE
     from dgm.errors import AgentFailure, BadInput
     from dgm.llm import Gateway, ModelSettings, Relay, ScriptedModelServer
+    from dgm.terminal import inert
 
     tree = args.tree or SEED_TREE
     if not (tree / "agent.py").is_file():
@@ -83,10 +84,11 @@ def _run(args: argparse.Namespace) -> int:
             server.stop()
         shutil.rmtree(socket_dir, ignore_errors=True)
     steps = len((run.trajectory or {}).get("steps") or [])
-    print(f"status: {run.status} (exit {run.exit_code}) {run.reason[:200]}")
+    # The reason and the notes are the agent's or the sandbox's words: shown, never obeyed by the terminal.
+    print(f"status: {inert(run.status, lines=False)} (exit {run.exit_code}) {inert(run.reason[:200], lines=False)}")
     print(f"steps: {steps}  calls: {run.usage.get('calls')}  tokens: {run.usage.get('tokens_in')} in / "
           f"{run.usage.get('tokens_out')} out  cost: ${run.usage.get('cost_usd', 0):.4f}  {run.seconds:.1f} s")
     for note in run.notes:
-        print(f"note: {note}")
+        print(f"note: {inert(note, lines=False)}")
     print(f"patch: {len(run.patch.splitlines())} lines in {args.out / 'patch.diff'}")
     return 0 if run.status in ("submitted", "limit") else 1

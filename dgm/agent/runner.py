@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from dgm.agent.task import ENTRY, scratch_dir, stage_tree, task_document, write_task_file
+from dgm.artifacts import ArtifactInvalid
+from dgm.artifacts.trajectory import (RESULT_CAP, TRAJECTORY_CAP, TRAJECTORY_FORMAT, AgentResult, Trajectory,
+                                      parse_result, parse_trajectory)
 
 if TYPE_CHECKING:  # the runtime imports are inside run_agent: docker and litellm are heavy
     from dgm.llm import Relay
     from dgm.sandbox import Limits, Sandbox
 
-TRAJECTORY_FORMAT = "dgm-trajectory-1"
-TRAJECTORY_CAP = 20_000_000   # bytes of trajectory.json copied out; bigger is a recorded failure
-RESULT_CAP = 100_000
+__all__ = ["TRAJECTORY_FORMAT", "TRAJECTORY_CAP", "RESULT_CAP", "AgentLimits", "AgentRun", "run_agent", "classify"]
 LOG_CAP = 256_000             # characters of agent stdout/stderr kept in AgentRun.log
 EXIT_LIMIT = 3
 STATUSES = ("submitted", "limit", "error", "timeout", "crashed", "killed")
@@ -141,63 +142,79 @@ def _run_in(box: "Sandbox", env: dict[str, str], timeout: float) -> AgentRun:
             patch = box.git_diff("/testbed", base)
         except (AgentFailure, SandboxError) as exc:
             notes.append(f"no patch: {exc}")
-    trajectory = _collect_json(box, "/io/out/trajectory.json", TRAJECTORY_CAP, notes)
-    if trajectory is not None and trajectory.get("format") != TRAJECTORY_FORMAT:
-        notes.append(f"trajectory format is {str(trajectory.get('format'))[:50]!r}, not {TRAJECTORY_FORMAT!r}")
-    result = _collect_json(box, "/io/out/result.json", RESULT_CAP, notes, required=False)
-    status, reason = classify(exit_code, timed_out, oom, trajectory, result, timeout)
-    return AgentRun(status=status, exit_code=exit_code, patch=patch, trajectory=trajectory, usage={},
+    trajectory, invalid = _collect_trajectory(box, notes)
+    result, result_invalid = _collect_result(box, notes)
+    status, reason = classify(exit_code, timed_out, oom, trajectory, result, timeout, invalid=invalid or result_invalid)
+    return AgentRun(status=status, exit_code=exit_code, patch=patch,
+                    trajectory=trajectory.to_json() if trajectory is not None else None, usage={},
                     log=cap_log(output), seconds=0.0, reason=reason, base_commit=base, notes=notes)
 
 
-def classify(exit_code: int | None, timed_out: bool, oom: bool, trajectory: dict | None,
-             result: dict | None, timeout: float) -> tuple[str, str]:
-    """The run's status and a one-line reason, from what the sandbox saw and what the agent wrote."""
-    said = result or trajectory or {}
-    said_reason = str(said.get("reason") or "")[:500]
+def classify(exit_code: int | None, timed_out: bool, oom: bool, trajectory: Trajectory | None,
+             result: AgentResult | None, timeout: float, *, invalid: str = "") -> tuple[str, str]:
+    """The run's status and a one-line reason, from what the sandbox saw and what the agent wrote.
+
+    INVALID names an output the agent left but that breaks the ABI: the run crashed, whatever it says."""
+    said: AgentResult | Trajectory | None = trajectory
+    if result is not None and (result.status or result.reason):
+        said = result
+    said_reason = (said.reason if said is not None else "")[:500]
     if oom:
         return "killed", "killed by the kernel: out of memory"
     if timed_out:
         return "timeout", f"still running after {timeout:.0f} s; killed"
+    if invalid:
+        return "crashed", invalid[:500]
     if trajectory is None and exit_code in (0, EXIT_LIMIT):
         return "crashed", f"exited {exit_code} without a readable trajectory.json"
     if exit_code == 0:
         return "submitted", said_reason
     if exit_code == EXIT_LIMIT:
         return "limit", said_reason
-    if said.get("status") == "error":
+    if said is not None and said.status == "error":
         return "error", said_reason or f"agent reported an error (exit {exit_code})"
     return "crashed", f"exited {exit_code} without reporting an error"
 
 
-def _collect_json(box: "Sandbox", path: str, cap: int, notes: list[str], *, required: bool = True) -> dict | None:
-    """A JSON object the agent wrote, read as untrusted data: size-capped, garbage becomes None."""
-    from dgm.errors import AgentFailure, SandboxError
-
-    name = path.rsplit("/", 1)[-1]
+def _collect_trajectory(box: "Sandbox", notes: list[str]) -> tuple[Trajectory | None, str]:
+    """trajectory.json, checked against its schema as it is read: (trajectory, "") or (None, why not)."""
     try:
-        data = box.get_file(path, max_bytes=cap)
+        data = _fetch(box, "/io/out/trajectory.json", TRAJECTORY_CAP, notes)
+        if data is None:
+            notes.append("trajectory.json missing")
+            return None, ""
+        return parse_trajectory(data), ""
+    except ArtifactInvalid as exc:
+        why = exc.about("trajectory.json")
+        notes.append(why)
+        return None, why
+
+
+def _collect_result(box: "Sandbox", notes: list[str]) -> tuple[AgentResult | None, str]:
+    """result.json (optional): (result, "") or (None, why it is unusable)."""
+    try:
+        data = _fetch(box, "/io/out/result.json", RESULT_CAP, notes)
+        return (parse_result(data) if data is not None else None), ""
+    except ArtifactInvalid as exc:
+        why = exc.about("result.json")
+        notes.append(why)
+        return None, why
+
+
+def _fetch(box: "Sandbox", path: str, cap: int, notes: list[str]) -> bytes | None:
+    """A file the agent wrote, if it is a regular file within CAP (ArtifactInvalid if not); None if absent."""
+    from dgm.errors import SandboxError
+    from dgm.sandbox.driver import UnreadableFile
+
+    try:
+        return box.get_file(path, max_bytes=cap, timeout=60)
     except FileNotFoundError:
-        if required:
-            notes.append(f"{name} missing")
         return None
-    except (AgentFailure, SandboxError) as exc:
-        notes.append(f"{name} not collected: {exc}")
+    except UnreadableFile as exc:  # a link, FIFO, device, directory; too large; unreadable in time
+        raise ArtifactInvalid(exc.what) from None
+    except SandboxError as exc:  # the container is gone: nothing to read, not the agent's doing
+        notes.append(f"{path.rsplit('/', 1)[-1]} not collected: {exc}")
         return None
-    return parse_untrusted_json(data, name, notes)
-
-
-def parse_untrusted_json(data: bytes, name: str, notes: list[str]) -> dict | None:
-    """A JSON object from bytes a sandbox produced; anything else is None and a note."""
-    try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        notes.append(f"{name} is not JSON ({type(exc).__name__}: {str(exc)[:100]}); first bytes: {data[:80]!r}")
-        return None
-    if not isinstance(value, dict):
-        notes.append(f"{name} is JSON but not an object")
-        return None
-    return value
 
 
 def cap_log(text: str, cap: int = LOG_CAP) -> str:
@@ -222,14 +239,12 @@ def write_outputs(run: AgentRun, out_dir: Path) -> None:
     """trajectory.json, patch.diff, agent.log and run.json in OUT_DIR (the artifacts of one run)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if run.trajectory is not None:
-        try:
-            text = json.dumps(run.trajectory, indent=1, default=str)
-        except (ValueError, RecursionError) as exc:
-            text = json.dumps({"unwritable": f"{type(exc).__name__}: {exc}"})
-        (out_dir / "trajectory.json").write_text(text)
-    (out_dir / "patch.diff").write_text(run.patch)
-    (out_dir / "agent.log").write_text(run.log)
-    (out_dir / "run.json").write_text(json.dumps(run.summary(), indent=1))
+        # Checked data only (the schema's types, no unpaired surrogates), so writing cannot fail.
+        with open(out_dir / "trajectory.json", "w", encoding="utf-8") as fh:
+            json.dump(run.trajectory, fh, indent=1)
+    (out_dir / "patch.diff").write_text(run.patch, encoding="utf-8")
+    (out_dir / "agent.log").write_text(run.log, encoding="utf-8")
+    (out_dir / "run.json").write_text(json.dumps(run.summary(), indent=1), encoding="utf-8")
 
 
 def load_run(out_dir: Path) -> dict[str, Any]:

@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from dgm.errors import BadInput, DgmError, NotAnArchive
+from dgm.locks import RunLock, refuse_if_held
+from dgm.terminal import inert
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from dgm.archive import Archive, Node
 
 
@@ -60,6 +64,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if not seed.is_dir():
         raise BadInput(f"seed tree {seed} does not exist or is not a directory",
                        hint="pass --seed PATH to an agent tree")
+    refuse_if_held(Path(args.dir))
     with Archive.create(Path(args.dir), seed) as archive:
         root = archive.get("0")
         print(f"created archive {args.dir}: node 0 = commit {root.commit[:12]} (seed {seed})")
@@ -69,20 +74,28 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_add(args: argparse.Namespace) -> int:
     if args.score is not None and not 0.0 <= args.score <= 1.0:
         raise BadInput(f"--score {args.score} is outside [0, 1]", hint="give a fraction resolved")
-    with opened(args.dir) as archive:
+    # A node added under a live evolve run would be one the loop does not know: the run's owner writes it.
+    with opened(args.dir) as archive, RunLock.acquire(Path(args.dir), what="dgm archive add"):
         node = archive.add_node(args.parent, Path(args.tree), status=args.status,
                                 improvement_task=args.task, score=args.score,
                                 meta={"source": "dgm archive add"})
         if args.json:
             _print_json(node.to_dict())
         else:
-            print(f"added node {node.id} (parent {node.parent_id}, generation {node.generation}, "
-                  f"{node.status}, commit {node.commit[:12]})")
+            print(inert(f"added node {node.id} (parent {node.parent_id}, generation {node.generation}, "
+                        f"{node.status}, commit {node.commit[:12]})", lines=False))
     return 0
 
 
 def _fmt_score(score: float | None) -> str:
     return "-" if score is None else f"{score:.3f}"
+
+
+def _cell(value: object) -> "Text":
+    """A table cell that is never rich markup and never a terminal control (statuses can carry reasons)."""
+    from rich.text import Text
+
+    return Text(inert(value, lines=False))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -94,26 +107,27 @@ def cmd_list(args: argparse.Namespace) -> int:
             _print_json([n.to_dict() for n in nodes])
             return 0
         counts = archive.children_counts()
-    table = Table(title=f"archive {args.dir}: {len(nodes)} node(s)")
+    table = Table(title=_cell(f"archive {args.dir}: {len(nodes)} node(s)"))
     for col in ("id", "parent", "gen", "status", "score", "tasks", "children", "cost $", "created"):
         table.add_column(col, justify="right" if col in ("id", "gen", "score", "tasks",
                                                           "children", "cost $") else "left")
     for n in nodes:
-        table.add_row(n.id, n.parent_id or "-", str(n.generation), n.status, _fmt_score(n.score),
-                      str(n.evaluated_count), str(counts.get(n.id, 0)), f"{n.cost_usd:.2f}",
-                      n.created_at)
+        table.add_row(*map(_cell, (n.id, n.parent_id or "-", n.generation, n.status, _fmt_score(n.score),
+                                   n.evaluated_count, counts.get(n.id, 0), f"{n.cost_usd:.2f}", n.created_at)))
     _console().print(table)
     return 0
 
 
 def format_record(node: "Node", n_children: int) -> str:
-    """The human-readable record printed by `dgm archive show`."""
+    """The human-readable record printed by `dgm archive show`, inert: model text cannot drive the terminal."""
+    # A multi-line improvement task is indented under its label, so it cannot fake a field of its own.
+    improvement = "\n                  ".join(inert(node.improvement_task or "-").splitlines() or ["-"])
     lines = [
         f"node {node.id}",
         f"  commit          {node.commit}",
         f"  parent          {node.parent_id or '- (root)'}",
         f"  generation      {node.generation}",
-        f"  status          {node.status}",
+        f"  status          {inert(node.status, lines=False)}",
         f"  score           {_fmt_score(node.score)} "
         f"({node.resolved_count}/{node.evaluated_count} resolved)",
         f"  stage scores    {json.dumps(node.stage_scores, sort_keys=True)}",
@@ -123,7 +137,7 @@ def format_record(node: "Node", n_children: int) -> str:
         f"  wall time       {node.wall_seconds:.1f} s",
         f"  created         {node.created_at}",
         f"  updated         {node.updated_at}",
-        f"  improvement     {node.improvement_task or '-'}",
+        f"  improvement     {improvement}",
     ]
     if node.diagnosis is not None:
         lines.append("  diagnosis")
@@ -136,7 +150,7 @@ def format_record(node: "Node", n_children: int) -> str:
                 flags.append("empty patch")
             if "stage" in r:
                 flags.append(f"stage {r['stage']}")
-            lines.append(f"    {iid}: {', '.join(flags)}")
+            lines.append(f"    {inert(iid, lines=False)}: {', '.join(flags)}")
     if node.meta:
         lines.append(f"  meta            {json.dumps(node.meta, sort_keys=True)}")
     return "\n".join(lines)
@@ -159,13 +173,13 @@ def cmd_show(args: argparse.Namespace) -> int:
             print("(root node: no parent to diff against)")
         else:
             print(f"diff against parent {node.parent_id}:")
-            print(diff or "(identical trees)", end="" if diff else "\n")
+            print(inert(diff) or "(identical trees)", end="" if diff else "\n")
     return 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     with opened(args.dir) as archive:
-        sys.stdout.write(archive.diff(args.a, args.b))
+        sys.stdout.write(inert(archive.diff(args.a, args.b)))
     return 0
 
 
@@ -190,7 +204,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {fmt} lineage of {g.number_of_nodes()} node(s) to {args.output}")
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(inert(text))  # the file keeps the exporter's bytes; a terminal gets them inert
     return 0
 
 
@@ -216,5 +230,5 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report.to_dict())
     else:
-        print(format_report(report))
+        print(inert(format_report(report)))
     return 0 if report.ok else 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from dgm.archive.gitstore import REF_PREFIX, GitStore
 from dgm.archive.node import score_of
 from dgm.archive.store import GIT_DIR, INDEX_FILE, Archive
 from dgm.errors import ArchiveError, NotAnArchive
+from dgm.hostgit import run_git
 
 
 @dataclass
@@ -170,10 +170,7 @@ def _check_objects(report: FsckReport, git: GitStore) -> None:
 
 
 def _git_fsck_errors(git: GitStore) -> list[str]:
-    proc = subprocess.run(
-        ["git", "--git-dir", str(git.path), "fsck", "--no-dangling", "--no-progress", "--no-reflogs"],
-        capture_output=True,
-    )
+    proc = run_git(git.path, "fsck", "--no-dangling", "--no-progress", "--no-reflogs")
     lines = (proc.stdout + proc.stderr).decode(errors="replace").splitlines()
     # "HEAD points to an unborn branch" is normal for a bare archive repository.
     return [l for l in lines if l.strip() and "unborn branch" not in l]

@@ -2,20 +2,22 @@
 
 Objects are written as loose objects by this process (hash, deflate, rename) rather than
 through `git` subprocesses: a node then costs a few milliseconds instead of dozens of
-process spawns. Reads and diffs go through git itself.
+process spawns. Reads and diffs go through git itself, always by dgm.hostgit (the engine's
+repository, every other config source pinned).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import time
 import uuid
 import zlib
 from pathlib import Path
 
+from dgm.archive.names import forbidden_in_path
 from dgm.errors import ArchiveError, BadInput
+from dgm.hostgit import init_bare, run_git
 
 REF_PREFIX = "refs/dgm/nodes/"
 IDENTITY = b"dgm <dgm@localhost>"
@@ -33,14 +35,10 @@ class GitStore:
     # ---- creation -------------------------------------------------------------------
     @classmethod
     def init(cls, path: Path) -> "GitStore":
-        """Create (or reuse) a bare repository at `path`."""
-        subprocess.run(
-            ["git", "init", "--bare", "-q", str(path)], check=True, capture_output=True
-        )
+        """Create (or reuse) a bare repository at `path` with the engine's config (gc off: refs
+        keep every node alive, and a run should not pause to repack mid-iteration)."""
+        init_bare(path)
         store = cls(path)
-        # Refs keep every node alive; automatic gc would only repack, but a run should not
-        # pause for it in the middle of an iteration.
-        store.git("config", "gc.auto", "0")
         store.refs_dir.mkdir(parents=True, exist_ok=True)
         store.tmp_dir.mkdir(exist_ok=True)
         return store
@@ -50,12 +48,8 @@ class GitStore:
 
     # ---- git subprocess -------------------------------------------------------------
     def git(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
-        """Run git against this repository and return stdout."""
-        proc = subprocess.run(
-            ["git", "--git-dir", str(self.path), "-c", "core.quotepath=off", *args],
-            input=input,
-            capture_output=True,
-        )
+        """Run git against this repository (every config source pinned) and return stdout."""
+        proc = run_git(self.path, *args, input=input)
         if check and proc.returncode != 0:
             raise ArchiveError(
                 f"git {' '.join(args[:2])} failed in {self.path}: "
@@ -173,32 +167,62 @@ class GitStore:
 
     def diff(self, a: str, b: str) -> str:
         """Unified diff between two commits' trees (binary files named, not dumped)."""
-        return self.git("diff", "--no-color", "--no-ext-diff", a, b).decode(errors="replace")
+        return self.git("diff", "--no-color", "--no-ext-diff", "--no-textconv", a, b).decode(errors="replace")
+
+    def read_blobs(self, shas: list[str]) -> dict[str, bytes]:
+        """sha -> content of each blob, in one `git cat-file --batch`."""
+        wanted = list(dict.fromkeys(shas))
+        if not wanted:
+            return {}
+        out = self.git("cat-file", "--batch", input="".join(s + "\n" for s in wanted).encode())
+        blobs: dict[str, bytes] = {}
+        pos = 0
+        for sha in wanted:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split()
+            if len(header) != 3 or header[1] != b"blob":
+                raise ArchiveError(f"object {sha} in {self.path} is not a readable blob",
+                                   hint="run `dgm archive fsck`")
+            size = int(header[2])
+            blobs[sha] = out[end + 1:end + 1 + size]
+            pos = end + 1 + size + 1
+        return blobs
 
     def checkout(self, commit: str, dest: Path) -> Path:
-        """Write the tree of `commit` into the empty or missing directory `dest`."""
-        import git  # GitPython; imported here so `import dgm.archive` stays light
+        """Write the tree of `commit` into the empty or missing directory `dest`.
 
+        Every path is checked again as it leaves the archive: a tree stored before a name was
+        forbidden is refused rather than written where a host tool could read it.
+        """
         dest = Path(dest)
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise BadInput(f"checkout destination {dest} is not an empty directory",
                            hint="give a new or empty directory")
+        entries: list[tuple[str, str, str]] = []
+        for record in self.git("ls-tree", "-r", "-z", commit).split(b"\0"):
+            if not record:
+                continue
+            meta, raw_path = record.split(b"\t", 1)
+            mode, kind, sha = meta.decode().split(" ")
+            path = os.fsdecode(raw_path)
+            parts = path.split("/")
+            forbidden = forbidden_in_path(path)
+            if kind != "blob" or forbidden or any(p in ("", ".", "..") for p in parts):
+                raise ArchiveError(
+                    f"commit {commit[:12]} holds {path!r} ({kind} {mode}), which no agent tree may hold"
+                    + (f" (the name {forbidden})" if forbidden else ""),
+                    hint="it predates the rule in agents_archive/README.md; do not use this node")
+            entries.append((mode, sha, path))
+        blobs = self.read_blobs([sha for _, sha, _ in entries])
         dest.mkdir(parents=True, exist_ok=True)
-        repo = git.Repo(self.path)
-        try:
-            for item in repo.commit(commit).tree.traverse():
-                target = dest / item.path
-                if item.type == "tree":
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                data = item.data_stream.read()
-                if item.mode == 0o120000:
-                    os.symlink(os.fsdecode(data), target)
-                    continue
-                with open(target, "xb") as fh:
-                    fh.write(data)
-                os.chmod(target, 0o755 if item.mode & 0o111 else 0o644)
-        finally:
-            repo.close()
+        for mode, sha, path in entries:
+            target = dest.joinpath(*path.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = blobs[sha]
+            if mode == "120000":
+                os.symlink(os.fsdecode(data), target)
+                continue
+            with open(target, "xb") as fh:
+                fh.write(data)
+            os.chmod(target, 0o755 if mode == "100755" else 0o644)
         return dest

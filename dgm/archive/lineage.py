@@ -169,12 +169,16 @@ def export(g: "networkx.DiGraph", fmt: str, out: Path) -> Path:
 # ---- terminal tree ------------------------------------------------------------------------
 def render_tree(g: "networkx.DiGraph", root: str = "0", max_depth: int | None = None) -> "rich.tree.Tree":
     """A rich Tree: id, status, score, generation and number of children per node."""
+    from rich.markup import escape
     from rich.tree import Tree
+
+    from dgm.terminal import inert
 
     def label(node_id: str) -> str:
         a = g.nodes[node_id]
         status = str(a.get("status", "?"))
         colour = {"admitted": "green", "pending": "yellow"}.get(status, "red")
+        status = escape(inert(status, lines=False))  # a rejection reason is data, not markup
         score = a.get("score")
         score_text = "-" if score is None else f"{score:.3f}"
         return (f"[bold]{node_id}[/bold] [{colour}]{status}[/{colour}] score={score_text} "

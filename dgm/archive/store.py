@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from dgm.archive import index
 from dgm.archive.gitstore import GitStore
 from dgm.archive.node import Node, check_status, score_of
-from dgm.archive.snapshot import import_tree
+from dgm.archive.snapshot import check_tree, import_tree
 from dgm.errors import ArchiveError, BadInput, NotAnArchive, UnknownNode
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class Archive:
         if not seed_tree.is_dir():
             raise BadInput(f"seed tree {seed_tree} is not a directory",
                            hint="pass --seed PATH to an agent tree")
+        check_tree(seed_tree)  # before anything is made: a refused seed leaves no half archive
         path.mkdir(parents=True, exist_ok=True)
         git = GitStore.init(path / GIT_DIR)
         tree = import_tree(git, seed_tree)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dgm.bench.store import BenchStore, TaskEnvironment
 from dgm.errors import BadInput
+from dgm.terminal import inert
 
 
 def _store(args: argparse.Namespace) -> BenchStore:
@@ -37,6 +38,18 @@ def _status_style(status: str) -> str:
     return "green" if status == "validated" else ("yellow" if status == "built" else "red")
 
 
+def _text(value: object, style: str = ""):  # noqa: ANN202 - rich.text.Text
+    """Rich text that is never markup and never a terminal control: details and errors quote sandboxes."""
+    from rich.text import Text
+
+    return Text(inert(value, lines=False), style=style)
+
+
+def _line(style: str, word: str, rest: str):  # noqa: ANN202 - rich.text.Text
+    """A progress line: a styled status word, then plain data."""
+    return _text(word, style) + _text(rest)
+
+
 def _summary_table(envs: list[TaskEnvironment], title: str):
     """Per repo: built, validated, failed by reason."""
     from rich.table import Table
@@ -50,14 +63,14 @@ def _summary_table(envs: list[TaskEnvironment], title: str):
         c["validated"] += e.validated
         if e.reason:
             c[e.reason] += 1
-    table = Table(title=title)
+    table = Table(title=_text(title))
     for col in ("repo", "total", "built", "validated", *reasons):
-        table.add_column(col, justify="left" if col == "repo" else "right")
+        table.add_column(_text(col), justify="left" if col == "repo" else "right")
     totals: Counter = Counter()
     for repo in sorted(per_repo):
         c = per_repo[repo]
         totals.update(c)
-        table.add_row(repo, *(str(c[k]) for k in ("total", "built", "validated", *reasons)))
+        table.add_row(_text(repo), *(str(c[k]) for k in ("total", "built", "validated", *reasons)))
     if len(per_repo) > 1:
         table.add_row("[bold]all", *(f"[bold]{totals[k]}" for k in ("total", "built", "validated", *reasons)))
     return table
@@ -82,7 +95,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         else:
             todo.append(inst)
     if kept:
-        console.print(f"{len(kept)} instance(s) already validated in {store.path} (use --rebuild to redo)")
+        console.print(_text(f"{len(kept)} instance(s) already validated in {store.path} (use --rebuild to redo)"))
     run_id = _run_id("bench-build")
     results: list[TaskEnvironment] = list(kept)
     if todo:
@@ -91,16 +104,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 
             def report(env: TaskEnvironment) -> None:
                 progress.advance(task)
-                style = _status_style(env.status)
-                progress.console.print(f"[{style}]{env.status:<28}[/] {env.instance_id}"
-                                       + (f"  {env.detail}" if env.detail and not env.validated else ""))
+                progress.console.print(_line(_status_style(env.status), f"{env.status:<28}", f" {env.instance_id}"
+                                             + (f"  {env.detail}" if env.detail and not env.validated else "")))
 
             results += build_many(todo, store, run_id=run_id, jobs=args.jobs, progress=report,
                                   validate_it=not args.no_validate)
     from rich.console import Console
 
     Console().print(_summary_table(results, f"dgm bench build: {len(results)} instance(s)"))
-    Console().print(f"manifest: {store.manifest_path}")
+    Console().print(_text(f"manifest: {store.manifest_path}"))
     return 0
 
 
@@ -137,8 +149,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             for env in pool.map(one, envs):
                 progress.advance(task)
-                progress.console.print(f"[{_status_style(env.status)}]{env.status:<28}[/] {env.instance_id}"
-                                       + (f"  {env.detail}" if not env.validated else ""))
+                progress.console.print(_line(_status_style(env.status), f"{env.status:<28}", f" {env.instance_id}"
+                                             + (f"  {env.detail}" if not env.validated else "")))
                 results.append(env)
     from rich.console import Console
 
@@ -169,10 +181,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
             word = "resolved" if result.resolved else ("empty" if result.empty_patch else (
                 "error" if result.error else "unresolved"))
             style = {"resolved": "green", "unresolved": "red", "empty": "yellow", "error": "red"}[word]
-            from rich.markup import escape
-
-            progress.console.print(f"[{style}]{word:<10}[/] {escape(result.instance_id)}  {result.seconds:.1f} s"
-                                   + (f"  ({escape(result.error)})" if result.error else ""))
+            progress.console.print(_line(style, f"{word:<10}", f" {result.instance_id}  {result.seconds:.1f} s"
+                                         + (f"  ({result.error})" if result.error else "")))
 
         summary = grade_predictions(predictions, instances, store, out, run_id=run_id, jobs=args.jobs,
                                     progress=report)
@@ -197,13 +207,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(json.dumps([asdict(e) for e in envs], indent=1))
         return 0
     if not envs:
-        print(f"no instances in {store.manifest_path}")
+        print(inert(f"no instances in {store.manifest_path}"))
         return 0
-    table = Table(title=str(store.manifest_path))
+    table = Table(title=_text(store.manifest_path))
     for col in ("instance", "repo", "status", "image", "detail"):
         table.add_column(col, overflow="fold")
     for e in envs:
-        table.add_row(e.instance_id, e.repo, f"[{_status_style(e.status)}]{e.status}", e.image, e.detail)
+        table.add_row(_text(e.instance_id), _text(e.repo), _text(e.status, _status_style(e.status)),
+                      _text(e.image), _text(e.detail))
     console = Console()
     console.print(table)
     console.print(_summary_table(envs, "summary"))

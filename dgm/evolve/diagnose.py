@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dgm.artifacts import ArtifactInvalid, Trajectory, read_regular, read_trajectory
 from dgm.errors import BudgetExceeded, ModelError
 from dgm.evolve.items import DiagnoseItem, DiagnoseOutcome
 
@@ -95,7 +96,7 @@ def build_messages(parent_tree: Path, parent_artifacts: Path, results: dict[str,
                    problems: dict[str, str], *, iteration: int, slot: int, slots: int,
                    parent_id: str) -> list[dict]:
     """The diagnose conversation for one child slot of a parent."""
-    failures = [iid for iid, r in sorted(results.items()) if not r.get("resolved")]
+    failures = [iid for iid, r in sorted(results.items()) if not (isinstance(r, dict) and r.get("resolved"))]
     # Rotate so that children of one parent look at different failures first.
     if failures:
         shift = (slot - 1) % len(failures)
@@ -130,13 +131,16 @@ def code_summary(tree: Path) -> str:
     return "\n".join(lines)
 
 
-def failure_record(instance_id: str, result: dict, problem: str, task_dir: Path) -> str:
+def failure_record(instance_id: str, result: Any, problem: str, task_dir: Path) -> str:
     """One failed task: the issue, what the agent did (trajectory), its patch, the test log."""
-    why = "empty patch" if result.get("empty_patch") else f"not resolved (agent status {result.get('status')})"
-    parts = [f"## Failed task {instance_id}: {why}", "### Issue\n" + _clip(problem, 3000)]
-    trajectory = _read(task_dir / "trajectory.json", 2_000_000)
+    result = result if isinstance(result, dict) else {}
+    why = "empty patch" if result.get("empty_patch") else f"not resolved (agent status {str(result.get('status'))[:40]})"
+    if result.get("status") == "crashed" and result.get("reason"):  # e.g. which output broke the agent ABI
+        why += f": {str(result['reason'])[:500]}"
+    parts = [f"## Failed task {instance_id}: {why}", "### Issue\n" + _clip(str(problem), 3000)]
+    trajectory = _trajectory_text(task_dir / "trajectory.json")
     if trajectory:
-        parts.append("### Trajectory (truncated)\n" + _clip(_trajectory_text(trajectory), MAX_TRAJECTORY_CHARS))
+        parts.append("### Trajectory (truncated)\n" + _clip(trajectory, MAX_TRAJECTORY_CHARS))
     patch = _read(task_dir / "patch.diff", 200_000)
     parts.append("### The agent's patch\n" + (_clip(patch, 3000) if patch.strip() else "(empty)"))
     log = _read(task_dir / "eval.log", 2_000_000)
@@ -145,29 +149,35 @@ def failure_record(instance_id: str, result: dict, problem: str, task_dir: Path)
     return "\n".join(parts)
 
 
-def _trajectory_text(raw: str) -> str:
+def _trajectory_text(path: Path) -> str:
+    """The conversation of a trajectory file, checked against its schema; what is wrong with it otherwise."""
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
+        trajectory = read_trajectory(path)
+    except FileNotFoundError:
+        return ""
+    except ArtifactInvalid as exc:
+        return f"(unusable: {exc.about('trajectory.json')})"
+    return conversation_text(trajectory)
+
+
+def conversation_text(trajectory: Trajectory) -> str:
+    """The messages after the system prompt, one line each, long texts and arguments clipped."""
     lines = []
-    for m in data.get("messages") or []:
-        if not isinstance(m, dict) or m.get("role") == "system":
+    for m in trajectory.messages:
+        if m.role == "system":
             continue
-        content = m.get("content") or ""
-        if isinstance(content, list):
-            content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-        calls = " ".join(f"[{(c.get('function') or {}).get('name')}({_clip(str((c.get('function') or {}).get('arguments')), 300)})]"
-                         for c in m.get("tool_calls") or [] if isinstance(c, dict))
-        lines.append(f"{m.get('role')}: {_clip(str(content), 600)} {calls}".rstrip())
+        calls = " ".join(
+            f"[{t.name}({_clip(t.arguments if isinstance(t.arguments, str) else json.dumps(t.arguments), 300)})]"
+            for t in m.tool_calls)
+        lines.append(f"{m.role}: {_clip(m.text() or '', 600)} {calls}".rstrip())
     return "\n".join(lines)
 
 
 def _read(path: Path, limit: int) -> str:
+    """The head of a regular file as text ("" when missing, a link, a FIFO, a device)."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read(limit).decode(errors="replace")
-    except OSError:
+        return read_regular(path, limit, head=True).decode(errors="replace")
+    except (OSError, ArtifactInvalid):
         return ""
 
 

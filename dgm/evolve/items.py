@@ -77,6 +77,7 @@ class AgentOutcome:
     log: str
     seconds: float
     error: str | None = None
+    reason: str = ""         # AgentRun.reason: why this status (e.g. which output broke the ABI)
 
 
 @dataclass
@@ -155,4 +156,4 @@ class EvalOutcome:
                 "tokens_in": int(self.agent.usage.get("tokens_in") or 0),
                 "tokens_out": int(self.agent.usage.get("tokens_out") or 0),
                 "cost_usd": float(self.agent.usage.get("cost_usd") or 0.0),
-                "error": self.error, "cached": self.cached}
+                "error": self.error, "cached": self.cached, "reason": self.agent.reason[:500]}

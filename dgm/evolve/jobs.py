@@ -206,7 +206,7 @@ class ChildJob(Job):
         try:
             tree = apply_patch(parent_tree, patch, dest)
         except PatchRefused as exc:
-            self.finish_without_change("crashed", diagnosis, {**info, "patch_error": str(exc)})
+            self.finish_without_change(exc.reason, diagnosis, {**info, "patch_error": str(exc)})
             return False
         self.add(tree, "pending", diagnosis, info)
         if loop.archive.tree_hash(self.node_id) == loop.archive.tree_hash(self.parent_id):
@@ -256,6 +256,12 @@ class ChildJob(Job):
         if loop.cut_by_budget(smoke.agent):
             self.halted = "over budget"
             return "over budget"
+        if smoke.agent.status == "crashed" and not smoke.agent.error:
+            # It still edits, but breaks the agent ABI (e.g. an unusable trajectory.json): keep why.
+            node = loop.archive.get(self.node_id)
+            loop.archive.update_node(self.node_id, meta={**node.meta, "crash": smoke.agent.reason[:500]})
+            loop.log(f"node {self.node_id}: smoke run crashed: {smoke.agent.reason[:300]}")
+            return "crashed"
         if smoke.empty_patch:
             return "crashed" if smoke.agent.status in CRASHED else "empty patches"
         node = loop.archive.get(self.node_id)

@@ -8,6 +8,7 @@ from typing import Sequence
 from dgm.errors import BadInput, ConfigError
 from dgm.evolve import config_io
 from dgm.evolve.config import EvolveConfig
+from dgm.locks import refuse_if_held
 
 CONFIG_FILE = "config.toml"
 
@@ -51,6 +52,7 @@ def resolve(config_file: Path | None, overrides: Sequence[str], *, resume: Path 
     else:
         config_io.inherit_models(wanted)
         if saved_file.exists() and complete:
+            refuse_if_held(run_dir)  # a live run there: name its process rather than suggest --resume
             raise ConfigError(f"run directory {run_dir} already holds a run",
                               hint="add --resume to continue it, or choose another run.dir")
     wanted.run.dir = str(run_dir)

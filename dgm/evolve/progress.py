@@ -1,4 +1,8 @@
-"""Progress: a live terminal view when stdout is a terminal, plain lines otherwise; always RUN/log.txt."""
+"""Progress: a live terminal view when stdout is a terminal, plain lines otherwise; always RUN/log.txt.
+
+Log lines and worker labels carry model and sandbox text (reasons, errors, instance ids): each is made
+inert (dgm.terminal) and one line as it arrives, and the live view renders them as rich Text, never markup.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
+
+from dgm.terminal import inert
 
 LOG_FILE = "log.txt"
 
@@ -63,7 +69,7 @@ class Progress:
     def log(self, message: str) -> None:
         """One line to the log file, and to the screen (above the live view, or plain)."""
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        line = f"{stamp} {message}"
+        line = f"{stamp} {inert(message, lines=False)}"  # one entry, one line: `cat log.txt` stays safe
         with self._lock:
             self._file.write(line + "\n")
             self._lines = (self._lines + [line])[-8:]
@@ -92,13 +98,14 @@ class Progress:
         head = Text(f"dgm evolve — {s.phase}\n", style="bold")
         head.append(self.summary())
         if s.reasons:
-            head.append("\nrejected: " + ", ".join(f"{k} {v}" for k, v in sorted(s.reasons.items())))
+            head.append("\nrejected: " + inert(", ".join(f"{k} {v}" for k, v in sorted(s.reasons.items())),
+                                                lines=False))
         table = Table(show_header=True, header_style="bold", expand=False, box=None)
         table.add_column("worker")
         table.add_column("doing")
         table.add_column("for", justify="right")
         for worker, label, seconds in s.workers:
-            table.add_row(worker, label, f"{seconds:.0f}s")
+            table.add_row(Text(inert(worker, lines=False)), Text(inert(label, lines=False)), f"{seconds:.0f}s")
         if not s.workers:
             table.add_row("-", "idle", "")
         recent = Text("\n".join(self._lines[-5:]), style="dim")

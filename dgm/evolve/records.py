@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +66,11 @@ def write_check(directory: Path, outcome: CheckOutcome) -> None:
 
 def stored(outcome: EvalOutcome | CheckOutcome) -> dict:
     """The cache's form of an outcome: everything but the trajectory (kept as an artifact)."""
-    data = asdict(outcome)
-    if isinstance(outcome, EvalOutcome):
-        data["agent"]["trajectory"] = None
+    if isinstance(outcome, EvalOutcome):  # dropped before asdict, which would deep-copy it first
+        data = asdict(replace(outcome, agent=replace(outcome.agent, trajectory=None)))
         data["kind"] = "eval"
     else:
+        data = asdict(outcome)
         data["kind"] = "check"
     return data
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from dgm.evolve.config import EvolveConfig
+from dgm.terminal import inert
 
 
 def evolve(config: EvolveConfig, *, live: bool | None = None) -> int:
@@ -35,5 +36,6 @@ def evolve(config: EvolveConfig, *, live: bool | None = None) -> int:
         live_view = session.progress.live_enabled
         session.close()
     if live_view:
-        print("\n".join(closing))  # the live panel is gone: say how it ended in plain words
+        # The live panel is gone: say how it ended in plain words (reasons may hold sandbox text).
+        print("\n".join(inert(line, lines=False) for line in closing))
     return 0

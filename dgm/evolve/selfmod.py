@@ -1,16 +1,16 @@
 """Self-modification: the parent agent edits a copy of its own code in a sandbox; the patch comes
-back as data and is applied on the host to a fresh checkout the loop made."""
+back as data and is applied on the host, in Python, to a fresh copy of the parent's tree."""
 
 from __future__ import annotations
 
-import os
-import re
-import shlex
-import subprocess
-import tempfile
+import shutil
 from pathlib import Path
 from typing import Any
 
+from dgm.archive.names import forbidden_in_path
+from dgm.archive.snapshot import TreeRefused, check_tree
+from dgm.diffapply import apply_diff
+from dgm.diffs import DiffRefused, FileDiff, parse_diff
 from dgm.errors import AgentFailure
 from dgm.evolve.items import AgentOutcome, SelfModifyItem
 
@@ -43,70 +43,50 @@ def run_selfmod(item: SelfModifyItem, context: Any) -> AgentOutcome:
                               wall_seconds=item.limits.max_seconds + 300),
         repo_setup=setup, out_dir=item.out_dir, role="selfmod")
     return AgentOutcome(run.status, run.patch or "", run.trajectory, dict(run.usage or {}), run.log or "",
-                        float(run.seconds or 0.0))
+                        float(run.seconds or 0.0), reason=run.reason)
 
 
-_DIFF_HEADER = re.compile(r"^diff --git a/(.+?) b/(.+)$")
-_PATH_LINES = ("--- ", "+++ ", "rename from ", "rename to ", "copy from ", "copy to ")
+class PatchRefused(DiffRefused):
+    """A patch from a sandbox that the host will not apply, or whose result may not be a child.
+
+    `reason` is what the child's node records ("rejected:<reason>").
+    """
+
+    def __init__(self, message: str, *, reason: str = "patch refused", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
 
 
-class PatchRefused(AgentFailure):
-    """A patch from a sandbox that the host will not apply (size, paths, links)."""
-
-
-def patch_paths(patch: str) -> list[str]:
-    """Every path a patch names (headers, ---/+++ lines, renames)."""
-    paths: list[str] = []
-    for line in patch.splitlines():
-        m = _DIFF_HEADER.match(line)
-        if m:
-            paths += [m.group(1), m.group(2)]
-            continue
-        for prefix in _PATH_LINES:
-            if line.startswith(prefix):
-                value = line[len(prefix):].split("\t")[0].strip()
-                if value != "/dev/null":
-                    if prefix in ("--- ", "+++ ") and value[:2] in ("a/", "b/"):
-                        value = value[2:]
-                    paths.append(value)
-    return paths
-
-
-def check_patch(patch: str) -> None:
-    """Refuse patches that are too large, leave the tree, touch .git, or create links."""
+def check_patch(patch: str) -> list[FileDiff]:
+    """The patch's blocks, if it is small enough, readable, and names only paths a child may hold."""
     if len(patch.encode()) > MAX_PATCH_BYTES:
         raise PatchRefused(f"the self-modification patch is larger than {MAX_PATCH_BYTES} bytes")
-    for path in patch_paths(patch):
-        parts = Path(path).parts
-        if path.startswith(("/", '"')) or ".." in parts or (parts and parts[0] == ".git") or not parts:
-            raise PatchRefused(f"the patch names a path outside the agent tree: {path!r}")
-    for line in patch.splitlines():
-        if re.match(r"^(new file mode|new mode|old mode|deleted file mode) 120000", line):
-            raise PatchRefused("the patch creates a symbolic link")
+    try:
+        files = parse_diff(patch)
+    except DiffRefused as exc:
+        raise PatchRefused(f"the self-modification patch is refused: {exc}") from None
+    for block in files:
+        for path in block.paths:
+            forbidden = forbidden_in_path(path)
+            if forbidden:
+                raise PatchRefused(f"the patch names {path!r}, a name no agent tree may hold",
+                                   reason=f"forbidden name in tree: {forbidden}")
+    return files
 
 
 def apply_patch(parent_tree: Path, patch: str, dest: Path) -> Path:
-    """Copy `parent_tree` to `dest` and apply `patch` there with git (outside any repository)."""
-    check_patch(patch)
-    import shutil
-
-    shutil.copytree(parent_tree, dest, symlinks=False)
-    if not patch.strip():
-        return dest
-    with tempfile.NamedTemporaryFile("w", suffix=".diff", delete=False) as fh:
-        fh.write(patch if patch.endswith("\n") else patch + "\n")
-        patch_file = fh.name
+    """Copy `parent_tree` to `dest` and apply `patch` there in Python; the result must be a tree
+    the archive accepts. No git runs: the parent's tree came out of a sandbox too."""
+    files = check_patch(patch) if patch.strip() else []
+    # Links are copied as links (the archive holds only in-tree ones); apply_diff never follows them.
+    shutil.copytree(parent_tree, dest, symlinks=True)
     try:
-        # Outside a repository `git apply` works as a careful `patch`: it refuses paths that
-        # leave the directory and does not follow links. The ceiling stops repository discovery.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-        env["GIT_CEILING_DIRECTORIES"] = str(dest.parent)
-        proc = subprocess.run(["git", "apply", "--whitespace=nowarn", "-p1", patch_file], cwd=dest,
-                              env=env, capture_output=True, text=True, timeout=120)
-        if proc.returncode != 0:
-            raise PatchRefused(f"the self-modification patch does not apply: {proc.stderr.strip()[-500:]}")
-    finally:
-        os.unlink(patch_file)
-    for link in [p for p in dest.rglob("*") if p.is_symlink()]:
-        raise PatchRefused(f"the patched tree holds a symbolic link {shlex.quote(str(link.relative_to(dest)))}")
+        apply_diff(dest, files)
+        check_tree(dest)
+    except (DiffRefused, TreeRefused) as exc:
+        # A refused tree is not left on the host where a git prompt or a user's tool could read it.
+        shutil.rmtree(dest, ignore_errors=True)
+        if isinstance(exc, TreeRefused):
+            raise PatchRefused(f"the patched tree is refused: {exc.message}", reason=exc.reason) from None
+        raise PatchRefused(f"the self-modification patch does not apply: {exc}") from None
     return dest

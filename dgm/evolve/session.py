@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dgm.errors import ConfigError
 from dgm.evolve import options
 from dgm.evolve.config import ROLES, EvolveConfig
 from dgm.evolve.progress import Progress
 from dgm.evolve.tasks import TaskPlan
+from dgm.locks import RunLock
 
 RUN_FILE = "run.json"
 SCRIPTED_MODEL = "openai/scripted"
@@ -90,9 +92,16 @@ def open_session(config: EvolveConfig, *, live: bool | None = None) -> Session:
     plan = plan_tasks(config)  # a bad stage or id fails here, before any container or call
     run_dir = Path(config.run.dir)
     resuming = config.run.resume
-    run_dir.mkdir(parents=True, exist_ok=True)
+    # The run directory has one owner at a time, claimed before anything in it is touched (the log, the
+    # options, the sweep of the run's containers, the archive): a second start fails here naming the first.
+    lock = RunLock.acquire(run_dir, what="dgm evolve")
     stack = ExitStack()
+    stack.callback(lock.release)  # the first callback registered: released after everything else closed
     try:
+        if not resuming and (run_dir / options.CONFIG_FILE).exists():
+            # Another start got here first and finished between our checks and the lock.
+            raise ConfigError(f"run directory {run_dir} already holds a run",
+                              hint="add --resume to continue it, or choose another run.dir")
         progress = stack.enter_context(Progress(run_dir, live=live))
         if not resuming:
             options.write(config, run_dir)

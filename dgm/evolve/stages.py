@@ -45,7 +45,7 @@ def run_eval(item: EvalItem, context: Any) -> EvalOutcome:
                            max_usd=item.limits.max_usd),
         sandbox_limits=box, out_dir=item.out_dir)
     agent = AgentOutcome(run.status, run.patch or "", run.trajectory, dict(run.usage or {}), run.log or "",
-                         float(run.seconds or 0.0))
+                         float(run.seconds or 0.0), reason=run.reason)
     outcome = EvalOutcome(item.instance_id, item.stage, agent)
     if not item.grade or outcome.empty_patch:
         return outcome

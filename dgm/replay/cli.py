@@ -86,14 +86,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _print_trajectory(path: Path, console, *, full: bool) -> int:
+    from dgm.artifacts import ArtifactInvalid, read_trajectory
     from dgm.errors import BadInput
-    from dgm.replay.follow import read_trajectory
     from dgm.replay.render import print_trajectory
 
-    if not path.is_file():
-        raise BadInput(f"--trajectory {path}: no such file", hint="give a trajectory.json")
-    traj = read_trajectory(path)
-    if traj is None:
-        raise BadInput(f"--trajectory {path} is not a JSON object", hint="give a trajectory.json")
+    try:
+        traj = read_trajectory(path)
+    except FileNotFoundError:
+        raise BadInput(f"--trajectory {path}: no such file", hint="give a trajectory.json") from None
+    except ArtifactInvalid as exc:
+        raise BadInput(f"--trajectory {exc.about(str(path))}",
+                       hint="give a dgm-trajectory-1 file, as an agent run leaves it") from None
     print_trajectory(traj, console, full=full)
     return 0

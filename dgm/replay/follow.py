@@ -6,13 +6,15 @@ calls (tool messages). The last step's outputs come from the trajectory once the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
+from dgm.artifacts import ArtifactInvalid, Trajectory, trajectory_from_json
+from dgm.artifacts import read_trajectory as read_checked
+from dgm.artifacts.calls import LINE_LIMITS, accounts_of, parse_call_line
 from dgm.replay.render import StepView, ToolCall, clean, print_output, print_step_head, steps_from_trajectory
 
 
@@ -33,30 +35,30 @@ class CallsFollower:
         try:
             with self.path.open("rb") as fh:
                 fh.seek(self.offset)
-                data = fh.read()
+                data = fh.read(LINE_LIMITS.max_bytes * 2)
         except FileNotFoundError:
             return 0
         end = data.rfind(b"\n")
         if end < 0:
+            if len(data) > LINE_LIMITS.max_bytes:  # one line past any cap: skip what came of it
+                self.offset += len(data)
             return 0  # only a line still being written
         self.offset += end + 1
         turns = 0
         for line in data[: end + 1].splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
+            entry = parse_call_line(line)
+            if entry is None:
                 continue
-            if not isinstance(entry, dict):
-                continue
-            if self.account is not None and self.account not in (entry.get("accounts") or [entry.get("account")]):
+            if self.account is not None and self.account not in accounts_of(entry):
                 continue
             self._turn(entry)
             turns += 1
         return turns
 
     def _turn(self, entry: dict) -> None:
+        # The request is what the agent sent: any field may have any type, and must not stop the printout.
         request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
-        messages = [m for m in request.get("messages") or [] if isinstance(m, dict)]
+        messages = [m for m in _list(request.get("messages")) if isinstance(m, dict)]
         last_assistant = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
         for message in messages[last_assistant + 1:]:
             if message.get("role") == "tool":
@@ -64,28 +66,39 @@ class CallsFollower:
                 if call is not None and call.output is None:
                     call.output = message.get("content") if isinstance(message.get("content"), str) else ""
                     print_output(self.console, call, full=self.full)
-        if entry.get("error") or not isinstance(entry.get("response"), dict):
+        response = entry.get("response")
+        if entry.get("error") or not isinstance(response, dict):
             self.console.print(Text(f"model call failed: {clean(entry.get('error') or 'no response')}", style="bold red"))
             return
-        choices = entry["response"].get("choices") or [{}]
-        message = (choices[0] or {}).get("message") or {}
+        choices = _list(response.get("choices"))
+        choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        usage = entry.get("usage") if isinstance(entry.get("usage"), dict) else {}
+        seconds = entry.get("latency_s")
         step = StepView(index=len(self.steps) + 1, thought=message.get("content") if isinstance(
-            message.get("content"), str) else None, usage=entry.get("usage") or {},
-            seconds=entry.get("latency_s"))
+            message.get("content"), str) else None,
+            usage={str(k): v for k, v in usage.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+            seconds=float(seconds) if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None)
         self._pending = {}
-        for raw in message.get("tool_calls") or []:
-            fn = (raw or {}).get("function") or {}
+        for raw in _list(message.get("tool_calls")):
+            raw = raw if isinstance(raw, dict) else {}
+            fn = raw.get("function") if isinstance(raw.get("function"), dict) else {}
             call = ToolCall(name=str(fn.get("name")), arguments=fn.get("arguments"))
             step.calls.append(call)
             self._pending[str(raw.get("id"))] = call
         self.steps.append(step)
         print_step_head(self.console, step, full=self.full)
 
-    def finish(self, trajectory: dict | None) -> None:
+    def finish(self, trajectory: dict | Trajectory | None) -> None:
         """Read the rest of the recording, then print the last step's outputs from the final trajectory."""
         self.poll()
-        if not trajectory or not self.steps:
+        if trajectory is None or not self.steps:
             return
+        if isinstance(trajectory, dict):
+            try:
+                trajectory = trajectory_from_json(trajectory)
+            except ArtifactInvalid:
+                return
         recorded = steps_from_trajectory(trajectory)
         if not recorded:
             return
@@ -97,9 +110,13 @@ class CallsFollower:
                 print_output(self.console, call, full=self.full)
 
 
-def read_trajectory(path: Path) -> dict[str, Any] | None:
-    """A trajectory file's JSON, or None when it is missing or not JSON."""
-    from dgm.report.artifacts import read_json
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
-    data = read_json(Path(path), max_bytes=50_000_000)
-    return data if isinstance(data, dict) else None
+
+def read_trajectory(path: Path) -> Trajectory | None:
+    """A trajectory file, checked; None when it is missing or unusable (replays fall back to the call log)."""
+    try:
+        return read_checked(path)
+    except (FileNotFoundError, ArtifactInvalid):
+        return None

@@ -1,29 +1,24 @@
 """Printing agent steps to a terminal with rich: thoughts, tool calls, outputs, cut to a readable size.
 
 Everything printed here came from a model or a sandbox: it goes through rich.Text (never markup) with
-control characters removed, so it can neither restyle the output nor drive the terminal.
+control characters shown as escapes (dgm.terminal.inert), so it can neither restyle the output nor drive
+the terminal.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
-_ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from dgm.artifacts import Trajectory
+from dgm.terminal import inert as clean  # the one escaping helper; replay.session and .follow import it here
+
 THOUGHT_CHARS, ARGS_CHARS, OUTPUT_CHARS = 1200, 800, 1500
 OUTPUT_HEAD, OUTPUT_TAIL = 14, 8
-
-
-def clean(text: Any) -> str:
-    """Text without terminal control characters (escape sequences, carriage returns); tabs and newlines kept."""
-    text = text if isinstance(text, str) else str(text)
-    return _CONTROL.sub("", _ANSI.sub("", text)).replace("\t", "    ")
 
 
 def clip(text: str, *, chars: int, head: int | None = None, tail: int = 0, full: bool = False) -> str:
@@ -80,34 +75,18 @@ def format_arguments(arguments: Any) -> str:
     return json.dumps(arguments, ensure_ascii=False)
 
 
-def _content_text(content: Any) -> str | None:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict)) or None
-    return None
-
-
-def steps_from_trajectory(traj: dict) -> list[StepView]:
-    """Steps of a dgm-trajectory-1 document; the n-th assistant message is the n-th step's thought."""
-    thoughts = [_content_text(m.get("content")) for m in traj.get("messages") or []
-                if isinstance(m, dict) and m.get("role") == "assistant"]
+def steps_from_trajectory(traj: Trajectory) -> list[StepView]:
+    """Steps of a checked trajectory; the n-th assistant message is the n-th step's thought."""
+    thoughts = [m.text() for m in traj.messages if m.role == "assistant"]
     steps = []
-    for k, raw in enumerate(traj.get("steps") or []):
-        if not isinstance(raw, dict):
-            continue
-        outputs = list(raw.get("outputs") or [])
-        calls = []
-        for j, call in enumerate(raw.get("tool_calls") or []):
-            call = call if isinstance(call, dict) else {}
-            calls.append(ToolCall(name=str(call.get("name")), arguments=call.get("arguments"),
-                                  output=str(outputs[j]) if j < len(outputs) else None))
-        thought = raw.get("thought") or raw.get("content")
+    for k, raw in enumerate(traj.steps):
+        calls = [ToolCall(name=call.name, arguments=call.arguments,
+                          output=raw.outputs[j] if j < len(raw.outputs) else None)
+                 for j, call in enumerate(raw.tool_calls)]
+        thought = raw.thought
         if thought is None and k < len(thoughts):
             thought = thoughts[k]
-        steps.append(StepView(index=int(raw.get("i") or k + 1), thought=thought, calls=calls,
-                              usage=raw.get("usage") if isinstance(raw.get("usage"), dict) else {},
-                              seconds=raw.get("seconds")))
+        steps.append(StepView(index=raw.i, thought=thought, calls=calls, usage=raw.usage, seconds=raw.seconds))
     return steps
 
 
@@ -116,7 +95,10 @@ def step_title(step: StepView) -> str:
     if step.seconds is not None:
         bits.append(f"{float(step.seconds):.1f} s")
     if step.usage:
-        bits.append(f"{step.usage.get('prompt_tokens', 0)} → {step.usage.get('completion_tokens', 0)} tokens")
+        # The seed records tokens_in/tokens_out; a relay recording says prompt_tokens/completion_tokens.
+        tokens_in = step.usage.get("tokens_in", step.usage.get("prompt_tokens", 0))
+        tokens_out = step.usage.get("tokens_out", step.usage.get("completion_tokens", 0))
+        bits.append(f"{tokens_in} → {tokens_out} tokens")
     return " · ".join(bits)
 
 
@@ -131,7 +113,7 @@ def print_step_head(console: Console, step: StepView, *, full: bool = False) -> 
 
 def print_call(console: Console, call: ToolCall, *, full: bool = False) -> None:
     text = Text("▶ ", style="bold cyan")
-    text.append(clean(call.name), style="bold cyan")
+    text.append(clean(call.name, lines=False), style="bold cyan")
     args = clip(clean(format_arguments(call.arguments)), chars=ARGS_CHARS, head=12, tail=3, full=full)
     text.append("\n" + args if "\n" in args else " " + args)
     console.print(text)
@@ -141,7 +123,7 @@ def print_output(console: Console, call: ToolCall, *, full: bool = False) -> Non
     """One tool output, dimmed and indented, cut to its first and last lines."""
     body = clip(clean(call.output or ""), chars=OUTPUT_CHARS, head=OUTPUT_HEAD, tail=OUTPUT_TAIL, full=full)
     text = Text("◀ ", style="green")
-    text.append(f"{clean(call.name)} output", style="green")
+    text.append(f"{clean(call.name, lines=False)} output", style="green")
     console.print(text)
     for line in (body.splitlines() or ["(no output)"]):
         console.print(Text("  " + line, style="grey62"), soft_wrap=full)
@@ -154,30 +136,29 @@ def print_step(console: Console, step: StepView, *, full: bool = False) -> None:
             print_output(console, call, full=full)
 
 
-def print_header(console: Console, traj: dict) -> None:
-    console.print(Text(f"trajectory {clean(traj.get('format', '?'))} · instance "
-                       f"{clean(traj.get('instance_id', '?'))} · started {clean(traj.get('started_at') or '?')}",
-                       style="bold"))
-    task = next((m for m in traj.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"), None)
+def print_header(console: Console, traj: Trajectory) -> None:
+    console.print(Text(f"trajectory {clean(traj.format, lines=False)} · instance "
+                       f"{clean(traj.instance_id or '?', lines=False)} · started "
+                       f"{clean(traj.started_at or '?', lines=False)}", style="bold"))
+    task = next((m for m in traj.messages if m.role == "user"), None)
     if task is not None:
-        body = clip(clean(_content_text(task.get("content")) or ""), chars=THOUGHT_CHARS, head=20, tail=0)
+        body = clip(clean(task.text() or ""), chars=THOUGHT_CHARS, head=20, tail=0)
         console.print(Text("task: ", style="bold") + Text(body))
 
 
-def print_outcome(console: Console, traj: dict) -> None:
-    usage = traj.get("usage") if isinstance(traj.get("usage"), dict) else {}
+def print_outcome(console: Console, traj: Trajectory) -> None:
     console.rule(style="grey50")
-    status = clean(traj.get("status", "?"))
+    status = clean(traj.status, lines=False)
     style = "bold green" if status == "submitted" else "bold yellow" if status == "limit" else "bold red"
     text = Text("status ") + Text(status, style=style)
-    if traj.get("reason"):
-        text.append(f" · {clip(clean(traj['reason']), chars=400)}")
+    if traj.reason:
+        text.append(f" · {clip(clean(traj.reason), chars=400)}")
     console.print(text)
-    if usage:
-        console.print(Text(" · ".join(f"{k} {v}" for k, v in usage.items()), style="grey62"))
+    if traj.usage:
+        console.print(Text(" · ".join(f"{clean(k)} {v}" for k, v in traj.usage.items()), style="grey62"))
 
 
-def print_trajectory(traj: dict, console: Console, *, full: bool = False) -> None:
+def print_trajectory(traj: Trajectory, console: Console, *, full: bool = False) -> None:
     """The whole trajectory: header, every step, outcome."""
     print_header(console, traj)
     for step in steps_from_trajectory(traj):

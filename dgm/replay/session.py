@@ -191,17 +191,21 @@ def _print_run(console: Console, run: Any) -> None:
     for note in run.notes or []:
         console.print(Text("note: " + clean(note), style="yellow"))
     files = [ln[len("diff --git a/"):].split(" b/")[0] for ln in run.patch.splitlines() if ln.startswith("diff --git a/")]
-    console.print(Text(f"patch: {len(run.patch.splitlines())} line(s)" + (f" in {', '.join(files)}" if files else
-                                                                           " (empty)")))
+    named = clean(", ".join(files), lines=False)  # file names are the agent's choice
+    console.print(Text(f"patch: {len(run.patch.splitlines())} line(s)" + (f" in {named}" if files else " (empty)")))
 
 
 def _compare_with_recording(console: Console, result: ReplayResult, recording: Any, task_dir: Path,
                             out: Path) -> None:
-    from dgm.report.artifacts import read_jsonl, read_text
-    from dgm.replay.recorded import first_divergence
+    from dgm.artifacts.calls import iter_calls
+    from dgm.report.artifacts import read_text
+    from dgm.replay.recorded import first_divergence, request_key
 
-    replayed = [[m for m in (e.get("request") or {}).get("messages") or [] if isinstance(m, dict)]
-                for e in read_jsonl(out / "llm_calls.jsonl") if isinstance(e.get("response"), dict)]
+    replayed = []
+    for entry in iter_calls(out / "llm_calls.jsonl"):
+        if isinstance(entry.get("response"), dict):
+            request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+            replayed.append(request_key(request.get("messages") if isinstance(request.get("messages"), list) else []))
     result.divergence = first_divergence(recording.requests, replayed)
     recorded_patch = read_text(task_dir / "patch.diff")
     if recorded_patch is not None:

@@ -14,7 +14,7 @@ MAX_TEXT_BYTES = 2_000_000
 def read_text(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> tuple[str, bool] | None:
     """(text, truncated) of a regular file, or None if missing, a link, or not a regular file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
@@ -43,7 +43,7 @@ def read_jsonl(path: Path) -> Iterator[dict]:
     """Each JSON object line of a regular file, streamed (a run's call log can be large); a torn or foreign
     line is skipped."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return
     with os.fdopen(fd, "rb") as fh:

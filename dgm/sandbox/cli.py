@@ -69,9 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v = verbs.add_parser(
         "prune", help="remove sandbox containers left by dead dgm processes (or of one run)",
         description="Remove dgm sandbox containers whose host process is no longer alive; with "
-                    "--run, every container of that run id. Containers of live processes stay.",
+                    "--run, only those of that run id. Containers of live processes stay, and so do "
+                    "those of another host or PID namespace, unless --run is given with --force.",
     )
-    v.add_argument("--run", metavar="RUN_ID", help="remove all containers labelled with this run id")
+    v.add_argument("--run", metavar="RUN_ID", help="only containers labelled with this run id")
+    v.add_argument("--force", action="store_true",
+                   help="with --run: remove every container of the run, even of a live process")
     v.set_defaults(func=_handler("cmd_prune"))
 
     d = subparsers.add_parser(

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from dgm.errors import BadInput
+from dgm.terminal import inert
 
 SUITES_DEFAULT = ("bookworm", "bullseye")
 
@@ -79,7 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             res = box.exec(cmd[0] if len(cmd) == 1 else cmd, timeout=args.timeout)
     finally:
         sweep(run_id)
-    sys.stdout.write(res.output)
+    # The command's output is the sandbox's: control sequences are shown, not passed to the terminal.
+    sys.stdout.write(inert(res.output))
     if res.output and not res.output.endswith("\n"):
         sys.stdout.write("\n")
     sys.stdout.flush()
@@ -95,8 +97,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_prune(args: argparse.Namespace) -> int:
     from dgm.sandbox.driver import sweep
 
-    count = sweep(args.run)
-    what = f"of run {args.run}" if args.run else "left by dead dgm processes"
+    if args.force and not args.run:
+        raise BadInput("--force needs --run RUN_ID", hint="name the run whose containers must all go")
+    count = sweep(args.run, force=args.force)
+    what = (f"of run {args.run}" + ("" if args.force else " left by dead dgm processes")) if args.run \
+        else "left by dead dgm processes"
     print(f"removed {count} sandbox container{'s' if count != 1 else ''} {what}")
     return 0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dgm.errors import DgmError
 from dgm.home import dgm_home
+from dgm.terminal import inert
 
 # Host variables that litellm reads for common providers (names only are ever printed).
 PROVIDER_KEYS = (
@@ -119,9 +120,9 @@ def run_checks(*, smoke: bool = True) -> int:
     """Print every check; 0 when none failed."""
     checks = [*_engine_checks(smoke), *_host_checks(), *_model_checks()]
     for c in checks:
-        print(f"{c.level:<4} {c.what}")
+        print(f"{c.level:<4} {inert(c.what, lines=False)}")  # a failed smoke run quotes the sandbox
         if c.fix and c.level != "ok":
-            print(f"     fix: {c.fix}")
+            print(f"     fix: {inert(c.fix, lines=False)}")
     failed = sum(c.level == "FAIL" for c in checks)
     warned = sum(c.level == "warn" for c in checks)
     print(f"\n{'not ready' if failed else 'ready'}: {failed} failed, {warned} warning{'s' if warned != 1 else ''}")

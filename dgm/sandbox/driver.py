@@ -23,12 +23,20 @@ from dgm.sandbox.hardening import Limits, hardened_host_config, sandbox_labels
 from dgm.sandbox.sweep import sweep
 from dgm.sandbox.transfer import extract_untrusted, tar_file, tar_tree
 
-__all__ = ["Limits", "Mount", "ExecResult", "Sandbox", "sweep"]
+__all__ = ["Limits", "Mount", "ExecResult", "Sandbox", "UnreadableFile", "sweep"]
 
 AGENT = "1000:1000"
 RELAY_MOUNT = "/run/dgm"
 SEED = "/opt/dgm/seed"
 KILL_GRACE = 5.0  # seconds to drain output after the kill
+# Read a file only if it is regular and not a link, and at most $2 bytes of it. Agent processes are
+# all dead when the engine reads the agent's outputs, so nothing swaps the file between test and read.
+_READ_REGULAR = (
+    'f="$1"; if [ -L "$f" ]; then exit 4; elif [ ! -e "$f" ]; then exit 3; elif [ -d "$f" ]; then exit 5; '
+    'elif [ -p "$f" ]; then exit 6; elif [ -c "$f" ] || [ -b "$f" ]; then exit 7; elif [ -S "$f" ]; then exit 8; '
+    'elif [ ! -f "$f" ]; then exit 9; fi; exec head -c "$2" -- "$f"'
+)
+_NOT_REGULAR = {4: "a symbolic link", 5: "a directory", 6: "a FIFO", 7: "a device", 8: "a socket", 9: "not a file"}
 
 
 @dataclass
@@ -62,6 +70,14 @@ class ExecResult:
         if self.oom_killed:
             return "killed: out of memory"
         return "ok" if self.exit_code == 0 else f"exit {self.exit_code}"
+
+
+class UnreadableFile(AgentFailure):
+    """A file in the sandbox that is not read: not a regular file, over its cap, or too slow to read."""
+
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(f"{path} in the sandbox {what}")
+        self.what = what  # "is a FIFO, not a regular file", "is larger than N bytes", ...
 
 
 _live: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
@@ -343,14 +359,24 @@ class Sandbox:
         if code != 0 or timed_out:
             raise SandboxError(f"copying into {container_dir} failed: {capture.data.decode(errors='replace')[-500:]}")
 
-    def get_file(self, path: str, max_bytes: int = 50_000_000) -> bytes:
-        """The bytes of PATH in the sandbox (FileNotFoundError if missing; capped)."""
-        capture = Capture(max_bytes, streams=(STDOUT,))
-        code, timed_out, _, _ = self._run(["cat", "--", path], capture, timeout=300)
-        if code != 0 or timed_out:
+    def get_file(self, path: str, max_bytes: int = 50_000_000, *, timeout: float = 120) -> bytes:
+        """The bytes of PATH in the sandbox if it is a regular file (FileNotFoundError if missing).
+
+        A link, FIFO, device, socket or directory is refused (AgentFailure) before a byte is read,
+        and no more than MAX_BYTES + 1 bytes are read: /dev/zero or a FIFO cannot stall the host."""
+        capture = Capture(max_bytes + 1, streams=(STDOUT,))
+        code, timed_out, _, _ = self._run(["sh", "-c", _READ_REGULAR, "sh", path, str(max_bytes + 1)], capture,
+                                          timeout=timeout)
+        if timed_out:
+            raise UnreadableFile(path, f"cannot be read in {timeout:.0f} s")
+        if code == 3:
+            raise FileNotFoundError(f"{path} in sandbox {self.name}: no such file")
+        if code in _NOT_REGULAR:
+            raise UnreadableFile(path, f"is {_NOT_REGULAR[code]}, not a regular file")
+        if code != 0:
             raise FileNotFoundError(f"{path} in sandbox {self.name}: {capture.stderr_tail.decode(errors='replace').strip()}")
-        if capture.truncated:
-            raise AgentFailure(f"{path} in the sandbox is larger than {max_bytes} bytes")
+        if len(capture.data) > max_bytes:
+            raise UnreadableFile(path, f"is larger than {max_bytes} bytes")
         return bytes(capture.data)
 
     def get_tree(self, container_dir: str, host_dir: Path, max_bytes: int = 200_000_000) -> None:

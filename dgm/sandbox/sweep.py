@@ -1,4 +1,4 @@
-"""Removing containers that outlived their run: by run id, or those of dead dgm processes."""
+"""Removing containers that outlived their run: by run id, or those of dead dgm processes; never a live one's."""
 
 from __future__ import annotations
 
@@ -38,26 +38,36 @@ def _process_alive(pid: int, start: str) -> bool:
     return not start or process_start(pid) == start
 
 
-def sweep(run_id: str | None = None) -> int:
-    """Remove dgm containers of RUN_ID, or (None) those whose host process is dead; a count."""
+def owner_state(labels: dict[str, str]) -> str:
+    """Whose container this is: "self", "live" (another live process here), "dead", or "unknown"."""
+    if labels.get("dgm.host") != host_identity():
+        return "unknown"  # another host or PID namespace: its pid says nothing here
+    try:
+        pid = int(labels.get("dgm.pid", ""))
+    except ValueError:
+        return "unknown"
+    start = labels.get("dgm.pidstart", "")
+    if pid == os.getpid() and (not start or start == process_start(pid)):
+        return "self"
+    return "live" if _process_alive(pid, start) else "dead"
+
+
+def sweep(run_id: str | None = None, *, force: bool = False) -> int:
+    """Remove dgm containers of RUN_ID that are ours or whose process is dead (None: every run's dead ones).
+
+    Containers of another live process are never touched, even of the same run (a second start on a run
+    directory must not pull a live run's sandboxes away); nor those whose owner cannot be judged from
+    here (another host or PID namespace), which end at their own wall-time limit. `force` (an operator's
+    explicit `prune --run --force`) removes every container of RUN_ID."""
     import docker
 
     api = docker_client().api
     labels = ["dgm=1"] + ([f"dgm.run={run_id}"] if run_id is not None else [])
+    removable = ("self", "dead") if run_id is not None else ("dead",)
     removed = 0
     for info in api.containers(all=True, filters={"label": labels}):
-        meta = info.get("Labels") or {}
-        if run_id is None:
-            # Never judge containers of another host/namespace or of a live process:
-            # other runs share this engine.
-            if meta.get("dgm.host") != host_identity():
-                continue
-            try:
-                pid = int(meta.get("dgm.pid", ""))
-            except ValueError:
-                continue
-            if _process_alive(pid, meta.get("dgm.pidstart", "")):
-                continue
+        if not (force and run_id is not None) and owner_state(info.get("Labels") or {}) not in removable:
+            continue
         try:
             api.remove_container(info["Id"], force=True)
             removed += 1

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
-from dgm.agent.runner import AgentRun, cap_log, classify, parse_untrusted_json, write_outputs
+import pytest
+
+from dgm.agent.runner import AgentRun, cap_log, classify, write_outputs
+from dgm.artifacts import AgentResult, ArtifactInvalid, parse_trajectory, trajectory_from_json
 
 TRAJ = {"format": "dgm-trajectory-1", "status": "submitted", "reason": "done"}
+CHECKED = trajectory_from_json(TRAJ)
 
 
-def test_untrusted_json_never_raises():
-    notes: list[str] = []
-    assert parse_untrusted_json(b'{"format": "dgm-trajectory-1"}', "t.json", notes) == {"format": "dgm-trajectory-1"}
+def test_unusable_trajectories_are_a_reason_never_an_exception():
+    assert parse_trajectory(b'{"format": "dgm-trajectory-1"}').status == "running"
     for data in [b"{not json", b"\xff\xfe\x00", b"[1, 2]", b"[" * 200_000 + b"]" * 200_000, b""]:
-        assert parse_untrusted_json(data, "t.json", notes) is None
-    assert len(notes) == 5 and all(n.startswith("t.json is") for n in notes)
+        with pytest.raises(ArtifactInvalid) as info:
+            parse_trajectory(data)
+        assert info.value.about("t.json").startswith("t.json")
 
 
 def test_classify():
-    assert classify(0, False, False, TRAJ, None, 10) == ("submitted", "done")
-    assert classify(3, False, False, TRAJ, {"status": "limit", "reason": "steps"}, 10) == ("limit", "steps")
+    assert classify(0, False, False, CHECKED, None, 10) == ("submitted", "done")
+    assert classify(3, False, False, CHECKED, AgentResult("limit", "steps"), 10) == ("limit", "steps")
     assert classify(0, False, False, None, None, 10)[0] == "crashed"
-    assert classify(1, False, False, None, {"status": "error", "reason": "model"}, 10) == ("error", "model")
+    assert classify(1, False, False, None, AgentResult("error", "model"), 10) == ("error", "model")
+    # An output that breaks the ABI makes the run crashed, whatever the exit code and the agent say.
+    assert classify(0, False, False, None, AgentResult("submitted", "fine"), 10,
+                    invalid="trajectory.json: steps[3].outputs[0] is a list, not a string") == (
+        "crashed", "trajectory.json: steps[3].outputs[0] is a list, not a string")
     assert classify(1, False, False, None, None, 10)[0] == "crashed"
     assert classify(None, True, False, None, None, 10)[0] == "timeout"
-    assert classify(137, False, True, TRAJ, None, 10)[0] == "killed"
-    assert classify(-11, False, False, TRAJ, None, 10)[0] == "crashed"
+    assert classify(137, False, True, CHECKED, None, 10)[0] == "killed"
+    assert classify(-11, False, False, CHECKED, None, 10)[0] == "crashed"
 
 
 def test_cap_log_keeps_head_and_tail():

@@ -63,8 +63,6 @@ def test_junk_is_not_imported(archive: Archive, make_tree) -> None:
     (tree / "tools" / "edit.pyc").write_bytes(b"\0junk")
     (tree / ".pytest_cache").mkdir()
     (tree / ".pytest_cache" / "v").write_text("x")
-    (tree / ".git").mkdir()
-    (tree / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     node = archive.add_node("0", tree)
     files = set(git(archive.path, "ls-tree", "-r", "--name-only", node.commit).split())
     assert files == {"agent.py", "tools/edit.py", "README.md", "docs"}

@@ -39,10 +39,10 @@ def test_a_patch_makes_a_child_and_leaves_the_parent_alone(parent: Path, tmp_pat
 
 
 @pytest.mark.parametrize("patch, words", [
-    (EDIT.replace("coder/new.py", "../outside.py"), "outside the agent tree"),
-    (EDIT.replace("coder/new.py", ".git/hooks/post-commit"), "outside the agent tree"),
+    (EDIT.replace("coder/new.py", "../outside.py"), "not a plain path inside the tree"),
+    (EDIT.replace("coder/new.py", ".git/hooks/post-commit"), "not a plain path inside the tree"),
     (EDIT.replace("a/coder/new.py b/coder/new.py", "a//etc/x b//etc/x").replace("+++ b/coder/new.py", "+++ /etc/x"),
-     "outside the agent tree"),
+     "not a plain path inside the tree"),
     ("diff --git a/link b/link\nnew file mode 120000\n--- /dev/null\n+++ b/link\n@@ -0,0 +1 @@\n+/etc/passwd\n"
      "\\ No newline at end of file\n", "symbolic link"),
     (EDIT.replace("-STEPS = 10", "-STEPS = 99"), "does not apply"),

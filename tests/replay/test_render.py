@@ -57,9 +57,9 @@ def test_trajectory_is_printed_step_by_step(tmp_path: Path, capsys) -> None:
     # Long outputs keep their head and tail and say how much was cut.
     assert "line 0" in out and "line 199" in out and "line 100" not in out
     assert "lines cut (--full shows everything)" in out
-    # Model text is data: rich markup shows literally, terminal escapes are gone.
+    # Model text is data: rich markup shows literally, terminal escapes are shown, not obeyed.
     assert "[bold red]not markup[/bold red]" in out
-    assert "\x1b" not in out and "owned" not in out
+    assert "\x1b" not in out and "\\x1b[2J\\x1b]0;owned\\x07" in out
 
 
 def test_full_keeps_everything(tmp_path: Path, capsys) -> None:

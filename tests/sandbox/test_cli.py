@@ -46,7 +46,9 @@ def test_run_rejects_bad_input_in_one_line(base_image: str) -> None:
 
 def test_prune_by_run_id(base_image: str, run_id: str) -> None:
     box = Sandbox.start(base_image, run_id=run_id)
-    res = dgm("sandbox", "prune", "--run", run_id)
+    res = dgm("sandbox", "prune", "--run", run_id)  # this test process is alive: its sandbox stays
+    assert res.returncode == 0 and res.stdout.startswith("removed 0 sandbox containers ")
+    res = dgm("sandbox", "prune", "--run", run_id, "--force")
     assert res.returncode == 0 and res.stdout.startswith("removed 1 sandbox container ")
     assert docker_client().api.containers(all=True, filters={"label": f"dgm.run={run_id}"}) == []
     box.stop()

@@ -75,3 +75,40 @@ def test_tar_tree_round_trip(tmp_path: Path) -> None:
     dest = tmp_path / "dest"
     extract_untrusted(io.BytesIO(tar_tree(src)), dest, max_bytes=10_000)
     assert (dest / "pkg" / "m.py").read_text() == "print(1)\n"
+
+
+@pytest.mark.docker
+def test_get_file_reads_regular_files_only_and_never_stalls(base_image: str, run_id: str) -> None:
+    """Links (to /dev/zero, to a file), FIFOs, directories and oversized files are refused before a byte
+    is read; the test's own deadline stands in for "never stalls" (the old `cat` waited 300 s per file)."""
+    import threading
+
+    from dgm.sandbox.driver import Limits, Sandbox
+
+    setup = ("cd /io/out && printf '{}' > good.json && ln -s /dev/zero zero.json && ln -s good.json link.json "
+             "&& mkfifo fifo.json && mkdir dir.json && head -c 5000 /dev/zero > big.json "
+             "&& ln -s /dev/urandom device.json && ln -s /nowhere dangling.json")
+    expected = {"zero.json": "a symbolic link", "link.json": "a symbolic link", "fifo.json": "a FIFO",
+                "dir.json": "a directory", "big.json": "larger than 4096 bytes", "device.json": "a symbolic link",
+                "dangling.json": "a symbolic link"}
+    with Sandbox.start(base_image, run_id=run_id, limits=Limits(wall_seconds=240)) as box:
+        assert box.exec(setup).ok
+        assert box.get_file("/io/out/good.json", max_bytes=4096) == b"{}"
+        with pytest.raises(FileNotFoundError):
+            box.get_file("/io/out/missing.json", max_bytes=4096)
+        got: dict[str, str] = {}
+
+        def read_all() -> None:
+            for name in expected:
+                try:
+                    box.get_file(f"/io/out/{name}", max_bytes=4096)
+                    got[name] = "read"
+                except (AgentFailure, FileNotFoundError) as exc:
+                    got[name] = str(exc)
+
+        reader = threading.Thread(target=read_all, daemon=True)
+        reader.start()
+        reader.join(120)
+        assert not reader.is_alive(), f"reading stalled; done so far: {got}"
+        for name, kind in expected.items():
+            assert kind in got[name] and isinstance(got[name], str), (name, got[name])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tarfile
@@ -11,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from dgm.errors import BenchError
+from dgm.hostgit import apply_in
 
 # Archives are data from the index; cap what one may unpack to.
 MAX_UNPACKED_BYTES = 1_500_000_000
@@ -53,16 +53,9 @@ def unpack(archive: Path, dest: Path) -> Path:
 
 
 def _git_apply(tree: Path, patch: str, *args: str) -> subprocess.CompletedProcess:
-    # The ceiling keeps git from finding a repository above `tree` and applying relative to it.
-    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(tree.parent.resolve())}
-    with tempfile.NamedTemporaryFile("w", suffix=".diff", delete=False, encoding="utf-8") as fh:
-        fh.write(patch if patch.endswith("\n") else patch + "\n")
-        path = fh.name
-    try:
-        return subprocess.run(["git", "apply", "--whitespace=nowarn", *args, path], cwd=tree,
-                              env=env, capture_output=True, text=True, check=False)
-    finally:
-        os.unlink(path)
+    # A release archive is data from the index: git runs with the engine's empty repository and
+    # every config source pinned, so nothing in the unpacked tree is read as git's own.
+    return apply_in(tree, patch, *args)
 
 
 def reverses_cleanly(tree: Path, patch: str) -> tuple[bool, str]:
