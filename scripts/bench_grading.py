@@ -1,7 +1,11 @@
 """Measured, printed, never asserted: grading in a sandbox vs the same tests run directly,
 and environment image build time cold vs cached.
 
-    python scripts/bench_grading.py [--store DIR] [--repeat N]
+    python scripts/bench_grading.py [--store DIR] [--repeat N] [--baseline DIR]
+
+With --baseline DIR (a checkout of an earlier dgm, e.g. `git worktree add /tmp/old REF`),
+grading the gold patch is timed with that checkout's grader and with this one, each in its
+own process, in alternating rounds, and the ratio is printed (what a grading change costs).
 
 The toy instance's tests also run on the host in a prepared directory (toy repos are our
 own code). A real instance, when the manifest has one, never runs on the host: its
@@ -11,6 +15,7 @@ own code). A real instance, when the manifest has one, never runs on the host: i
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -88,6 +93,45 @@ def measure_grading(label: str, inst, env, run_id: str, repeat: int, on_host: bo
               f"grade/host = {med['grade'] / med['host']:.1f}x")
 
 
+_TIMED = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from dgm.bench.grading import grade
+from dgm.bench.instances import load_instances
+from dgm.bench.store import BenchStore
+store = BenchStore(sys.argv[2])
+env = store.environment(sys.argv[3])
+inst = store.instance(sys.argv[3]) if not sys.argv[3].startswith("dgm-toy") else load_instances(sys.argv[5], ids=[sys.argv[3]])[0]
+grade(inst, env, inst.patch, run_id=sys.argv[4])  # warm-up: imports, the image's plugin probe
+out = []
+for _ in range(int(sys.argv[6])):
+    t = time.perf_counter()
+    ok = grade(inst, env, inst.patch, run_id=sys.argv[4]).resolved
+    out.append((time.perf_counter() - t, ok))
+print(json.dumps(out))
+"""
+
+
+def compare_with(baseline: Path, instance_id: str, store, run_id: str, repeat: int, rounds: int = 2) -> None:
+    """Gold-patch grading time, baseline checkout vs this one, alternating processes."""
+    times: dict[str, list[float]] = {"baseline": [], "current": []}
+    for _ in range(rounds):
+        for label, root in (("baseline", baseline), ("current", ROOT)):
+            res = subprocess.run([sys.executable, "-c", _TIMED, str(root), str(store.path), instance_id, run_id,
+                                  str(TOY), str(repeat)], capture_output=True, text=True,
+                                 env={**os.environ, "PYTHONPATH": str(root)})
+            if res.returncode:
+                print(f"  {label}: failed: {res.stderr.strip().splitlines()[-1:]}")
+                return
+            rows = json.loads(res.stdout.strip().splitlines()[-1])
+            times[label] += [t for t, _ in rows]
+            if not all(ok for _, ok in rows):
+                print(f"  {label}: the gold patch did not resolve")
+    old, new = statistics.median(times["baseline"]), statistics.median(times["current"])
+    print(f"\n[grader change] {instance_id}: median of {len(times['current'])} gold grades each")
+    print(f"  baseline {baseline}: {old:6.2f} s   this checkout: {new:6.2f} s   current/baseline = {new / old:.2f}x")
+
+
 def measure_build(inst, store) -> None:
     """Cold: a unique ENV value defeats Docker's layer cache, under a throwaway tag. Cached: the same
     recipe again (the tag exists), and the same content under another name (all layers cached)."""
@@ -133,6 +177,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", help="bench store with a manifest (default: $DGM_HOME/bench)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--baseline", metavar="DIR", help="an earlier dgm checkout to compare grading time with")
+    parser.add_argument("--only-compare", action="store_true", help="with --baseline: skip the other measurements")
     args = parser.parse_args()
     store = BenchStore(Path(args.store) if args.store else None)
     run_id = f"bench-grading-{uuid.uuid4().hex[:8]}"
@@ -143,9 +189,14 @@ def main() -> int:
             env = build_instance(toy, store, run_id=run_id)
         load = os.getloadavg()[0]
         print(f"machine: {os.cpu_count()} cores, load average {load:.1f}; median of {args.repeat} runs per line")
-        measure_grading("toy", toy, env, run_id, args.repeat, on_host=True)
         real = [e for e in store.environments("validated") if not e.instance_id.startswith("dgm-toy")
                 and image_exists(e.image)]
+        if args.baseline:
+            for iid in [TOY_ID] + [e.instance_id for e in real if e.repo == "pallets/flask"][:1]:
+                compare_with(Path(args.baseline), iid, store, run_id, args.repeat)
+            if args.only_compare:
+                return 0
+        measure_grading("toy", toy, env, run_id, args.repeat, on_host=True)
         if real:
             measure_grading("real", store.instance(real[0].instance_id), real[0], run_id, args.repeat, on_host=False)
         else:

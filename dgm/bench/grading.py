@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dgm.bench.instances import TaskInstance
-from dgm.bench.patches import drop_test_changes
+from dgm.bench.patches import screen_patch
 from dgm.bench.store import TaskEnvironment
+from dgm.bench.tamper import tamper_findings
 from dgm.errors import BenchError
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -27,6 +32,10 @@ class EvalResult:
     log: str
     seconds: float
     error: str | None = None
+    # Why the run is not believed (the grader's cross-checks); any entry makes `error` and unresolves.
+    integrity: list[str] = field(default_factory=list)
+    findings: list[dict] = field(default_factory=list)  # static check of the patch (tamper.Finding)
+    dropped: list[list[str]] = field(default_factory=list)  # [path, why] removed from the patch
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,6 +112,21 @@ def empty_report(instance_id: str) -> dict:
                           "patch_successfully_applied": False, "resolved": False}}
 
 
+def _integrity(instance: TaskInstance, env: TaskEnvironment, run) -> list[str]:
+    """Disagreements between what the parser read and the channels the tests cannot forge alone."""
+    from swebench.harness.log_parsers import PARSER_REGISTRY
+
+    from dgm.bench.crosscheck import crosscheck
+
+    problems = list(run.integrity)
+    if run.error or run.plan is None:
+        return problems
+    spec = test_spec(instance, env)
+    parser = PARSER_REGISTRY[spec.log_parser]
+    return problems + crosscheck(run.output, run.exit_code, run.plan.kind, lambda text: parser(text, spec),
+                                 guard=run.guard, guard_expected=run.plan.guarded)
+
+
 def grade(instance: TaskInstance, env: TaskEnvironment, model_patch: str, *, run_id: str,
           limits=None, model_name: str = "dgm") -> EvalResult:
     """Grade MODEL_PATCH in a fresh sandbox; a patch that does not apply is a result, not an error."""
@@ -110,21 +134,37 @@ def grade(instance: TaskInstance, env: TaskEnvironment, model_patch: str, *, run
 
     if env.log_parser:
         parser_key(env.log_parser, instance.repo)  # a bad parser name fails before any sandbox
+    iid = instance.instance_id
     if not (model_patch or "").strip():
-        return EvalResult(instance.instance_id, False, False, True, {}, empty_report(instance.instance_id),
-                          "", 0.0, "empty patch")
-    if not drop_test_changes(model_patch, instance.test_patch).strip():
-        return EvalResult(instance.instance_id, False, False, True, {}, empty_report(instance.instance_id),
-                          "", 0.0, "the patch only edits test files")
+        return EvalResult(iid, False, False, True, {}, empty_report(iid), "", 0.0, "empty patch")
+    findings = [f.to_dict() for f in tamper_findings(model_patch, instance.repo)]
+    screened = screen_patch(model_patch, instance.test_patch, instance.repo)
+    dropped = [list(d) for d in screened.dropped]
+    if not screened.refused and not screened.text.strip():
+        return EvalResult(iid, False, False, True, {}, empty_report(iid), "", 0.0,
+                          "the patch only edits test files", findings=findings,
+                          dropped=dropped)
     started = time.monotonic()
     run = run_tests(instance, env, model_patch, run_id=run_id, limits=limits)
     report = judge(instance, env, model_patch, run.log, model_name=model_name)
-    row = report[instance.instance_id]
+    row = report[iid]
+    integrity = _integrity(instance, env, run) if run.patch_applied or not screened.text else []
+    integrity += [f"the patch tampers with the test runner: {f['what']} ({f['path']})"
+                  for f in findings if f.get("blocking")]
+    integrity = [_CONTROL.sub("?", p)[:1000] for p in integrity]  # parts came from the sandbox or the patch
+    error = run.error
+    log = run.log
+    if integrity:
+        row["resolved"] = False
+        row["dgm_integrity"] = integrity
+        error = error or "the run is not believed: " + integrity[0]
+        log += "".join(f">>>>> dgm integrity: {p}\n" for p in integrity)
     return EvalResult(
-        instance_id=instance.instance_id, resolved=bool(row.get("resolved")),
+        instance_id=iid, resolved=bool(row.get("resolved")) and not integrity,
         patch_applied=run.patch_applied, empty_patch=False,
-        tests_status=row.get("tests_status", {}), report=report, log=run.log,
-        seconds=time.monotonic() - started, error=run.error,
+        tests_status=row.get("tests_status", {}), report=report, log=log,
+        seconds=time.monotonic() - started, error=error, integrity=integrity, findings=findings,
+        dropped=dropped,
     )
 
 
@@ -140,6 +180,9 @@ def write_result(result: EvalResult, out_dir: Path, model_patch: str) -> Path | 
     if result.empty_patch:
         return None
     (out_dir / "test_output.txt").write_text(result.log)
+    if result.integrity or result.findings or result.dropped:
+        (out_dir / "dgm_checks.json").write_text(json.dumps(
+            {"integrity": result.integrity, "findings": result.findings, "dropped": result.dropped}, indent=2) + "\n")
     if not result.patch_applied or result.error:
         return None
     (out_dir / "report.json").write_text(json.dumps(result.report, indent=4) + "\n")

@@ -8,11 +8,17 @@ reads it: apply failures carry ">>>>> Patch Apply Failed", the test output sits 
 from __future__ import annotations
 
 import shlex
+import tempfile
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from dgm.bench.applycheck import LIST_SCRIPT, check_changes, parse_listing
 from dgm.bench.instances import TaskInstance
-from dgm.bench.patches import drop_test_changes
+from dgm.bench.patches import screen_patch
+from dgm.bench.runguard import (OUT_DIR, RunnerPlan, cached_plugins, engine_files, eval_script, plan_for,
+                                probe_command, read_guard, remember_plugins)
 from dgm.bench.store import TaskEnvironment
 
 START = ">>>>> Start Test Output"
@@ -29,6 +35,7 @@ APPLY_COMMANDS = (
     "patch --batch --fuzz=5 -p1 -i {p}",
 )
 LOG_CAP = 50_000_000
+STAMP = "/tmp/dgm/stamp"
 
 
 @dataclass
@@ -40,6 +47,12 @@ class TestRun:
     timed_out: bool
     seconds: float
     error: str | None = None
+    exit_code: int | None = None
+    output: str = ""  # the test command's output as read (markers defused)
+    plan: RunnerPlan | None = None
+    guard: dict | None = None  # the guard plugin's record, when it ran
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # (path, why) removed from the patch
+    integrity: list[str] = field(default_factory=list)  # disagreements found while applying
 
 
 def neutralize(output: str) -> str:
@@ -49,48 +62,91 @@ def neutralize(output: str) -> str:
     return output
 
 
-def _apply(box, patch: str, path: str, what: str, log: list[str], commands=APPLY_COMMANDS) -> bool:
-    box.put_file(path, patch.encode())
+def _apply(box, path: str, what: str, log: list[str], commands=APPLY_COMMANDS,
+           before: str = "", after: str = "") -> tuple[bool, str]:
+    """Apply the patch at PATH; BEFORE/AFTER are shell run around a successful attempt, their output returned."""
     for attempt, template in enumerate(commands):
         if attempt:  # undo what a partial --reject left (only the model patch retries, on a clean tree)
             box.exec("git checkout -q -- . && git clean -fdq", timeout=300)
-        res = box.exec(template.format(p=shlex.quote(path)), timeout=300)
-        log.append(f"+ {template.format(p=path)}\n{res.output}")
+        command = template.format(p=shlex.quote(path))
+        nonce = uuid.uuid4().hex
+        script = (f"{before}{command} 2>&1; rc=$?; printf '\\n{nonce}\\n'; "
+                  f"if [ $rc -eq 0 ]; then {after or ':'}; fi; exit $rc")
+        res = box.exec(script, timeout=300)
+        shown, _, extra = res.output.rpartition(f"\n{nonce}\n")
+        log.append(f"+ {template.format(p=path)}\n{shown if _ else res.output}")
         if res.ok:
             log.append(f">>>>> Applied {what}\n")
-            return True
-    return False
+            return True, extra if not res.truncated else ""
+    return False, ""
+
+
+def _put_inputs(box, files: dict[str, bytes]) -> None:
+    with tempfile.TemporaryDirectory(prefix="dgm-grade-") as tmp:
+        root = Path(tmp)
+        (root / "out").mkdir()
+        for rel, data in files.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data)
+        box.put_tree(root, "/tmp/dgm")
 
 
 def run_tests(instance: TaskInstance, env: TaskEnvironment, patch: str, *, run_id: str,
               limits=None, test_timeout: float | None = None) -> TestRun:
-    """Fresh sandbox from env.image; PATCH (test-file edits dropped), test patch, test command."""
+    """Fresh sandbox from env.image; PATCH (protected files dropped), test patch, test command."""
     from dgm.sandbox.driver import Limits, Sandbox
 
     limits = limits or Limits()
     started = time.monotonic()
     log: list[str] = []
-    patch = drop_test_changes(patch, instance.test_patch) if patch.strip() else ""
+    screened = screen_patch(patch, instance.test_patch, instance.repo) if patch.strip() else None
+    if screened and screened.refused:
+        log.append(f"the model patch cannot be read unambiguously: {screened.refused}\n{APPLY_FAILED}\n")
+        return TestRun("".join(log), False, False, time.monotonic() - started,
+                       f"the model patch was refused: {screened.refused}")
+    text = screened.text if screened else ""
+    plan = plan_for(env.test_command, env.log_parser, instance.repo)
+    guard_name = f"guard-{uuid.uuid4().hex}.json"
+    plugins = cached_plugins(env.image)
+    probe = f"{probe_command()} > /tmp/dgm/plugins.json; " if plan.kind == "pytest" and plugins is None else ""
+    files = {**engine_files(), "model.diff": text.encode(), "test.diff": instance.test_patch.encode()}
+    integrity: list[str] = []
     with Sandbox.start(env.image, run_id=run_id, limits=limits, workdir=env.repo_dir) as box:
-        if patch and not _apply(box, patch, "/tmp/dgm/model.diff", "Patch", log):
-            log.append(APPLY_FAILED + "\n")
-            return TestRun("".join(log), False, False, time.monotonic() - started,
-                           "the model patch does not apply")
+        _put_inputs(box, files)
+        if probe:
+            plugins = remember_plugins(env.image, box.exec(probe + "cat /tmp/dgm/plugins.json", timeout=120).output)
+        plan.plugins = list(plugins or [])
+        if text:
+            ok, listing = _apply(box, "/tmp/dgm/model.diff", "Patch", log,
+                                 before=f"touch {STAMP} && sleep 0.02 && ", after=LIST_SCRIPT.format(stamp=STAMP))
+            if not ok:
+                log.append(APPLY_FAILED + "\n")
+                return TestRun("".join(log), False, False, time.monotonic() - started,
+                               "the model patch does not apply", dropped=screened.dropped)
+            integrity = check_changes(parse_listing(listing), screened.paths, instance.repo)
         # The test patch is made for the base: strict only, nothing to undo on top of the model's.
-        if instance.test_patch.strip() and not _apply(box, instance.test_patch, "/tmp/dgm/test.diff",
-                                                       "Test Patch", log, commands=APPLY_COMMANDS[:1]):
+        if instance.test_patch.strip() and not _apply(box, "/tmp/dgm/test.diff", "Test Patch", log,
+                                                       commands=APPLY_COMMANDS[:1])[0]:
             log.append(APPLY_FAILED + " (test patch)\n")
-            return TestRun("".join(log), bool(patch), False, time.monotonic() - started,
-                           "the test patch does not apply")
-        script = f"cd {shlex.quote(env.repo_dir)}\n{env.test_command}\n"
+            return TestRun("".join(log), bool(text), False, time.monotonic() - started,
+                           "the test patch does not apply", dropped=screened.dropped if screened else [],
+                           integrity=integrity)
+        script = eval_script(env.repo_dir, env.test_command, plan, guard_name)
         box.put_file("/tmp/dgm/eval.sh", script.encode(), 0o755)
-        res = box.exec("bash /tmp/dgm/eval.sh > /tmp/dgm/test_output.txt 2>&1",
+        res = box.exec(f"bash /tmp/dgm/eval.sh > {OUT_DIR}/test_output.txt 2>&1",
                        timeout=test_timeout or limits.exec_seconds)
-        try:
-            output = box.get_file("/tmp/dgm/test_output.txt", max_bytes=LOG_CAP).decode("utf-8", "replace")
-        except Exception as exc:  # noqa: BLE001 - an oversized or missing log is a failed run
-            output = f"(test output unavailable: {exc})\n"
-    log += [f"+ {env.test_command}\n", START + "\n", neutralize(output)]
+        guard = None
+        with tempfile.TemporaryDirectory(prefix="dgm-grade-out-") as tmp:
+            try:
+                box.get_tree(OUT_DIR, Path(tmp), max_bytes=LOG_CAP)
+                raw = (Path(tmp) / "test_output.txt").read_bytes()
+                output = raw.decode("utf-8", "replace")
+            except Exception as exc:  # noqa: BLE001 - an oversized or missing log is a failed run
+                output = f"(test output unavailable: {exc})\n"
+            if plan.guarded:
+                guard = read_guard(Path(tmp) / guard_name)
+    output = neutralize(output)
+    log += [f"+ {env.test_command}\n", START + "\n", output]
     if not output.endswith("\n"):
         log.append("\n")
     log.append(END + "\n")
@@ -98,4 +154,6 @@ def run_tests(instance: TaskInstance, env: TaskEnvironment, patch: str, *, run_i
         log.append(TIMED_OUT + "\n")
     log.append(f"{EXIT_CODE}: {res.exit_code if res.exit_code is not None else -1}\n")
     error = "tests timed out" if res.timed_out else ("tests killed: out of memory" if res.oom_killed else None)
-    return TestRun("".join(log), bool(patch), res.timed_out, time.monotonic() - started, error)
+    return TestRun("".join(log), bool(text), res.timed_out, time.monotonic() - started, error,
+                   exit_code=res.exit_code, output=output, plan=plan, guard=guard,
+                   dropped=screened.dropped if screened else [], integrity=integrity)

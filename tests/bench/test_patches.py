@@ -9,6 +9,7 @@ from pathlib import Path
 from dgm.bench.instances import load_instances
 from dgm.bench.patches import drop_test_changes, is_test_path, patched_files, split_patch
 from dgm.bench.testrun import END, START, neutralize
+from dgm.diffs import parse_diff, render_diff
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOY = REPO_ROOT / "datasets" / "toy" / "toy.jsonl"
@@ -25,15 +26,20 @@ def test_split_keeps_blocks_in_order_and_whole():
     patch = FIX + TEST_EDIT + CONFTEST
     blocks = split_patch(patch)
     assert [b.new_path for b in blocks] == ["pkg/mod.py", "tests/test_mod.py", "conftest.py"]
-    assert "".join(b.text for b in blocks) == patch
+    assert "".join(b.text for b in blocks) == render_diff(parse_diff(patch))  # canonical, whole
     plain = "--- a/pkg/mod.py\n+++ b/pkg/mod.py\n@@ -1 +1 @@\n-a\n+b\n--- tests/t.py\n+++ tests/t.py\n@@ -1 +1 @@\n-a\n+b\n"
-    assert [b.new_path for b in split_patch(plain)] == ["pkg/mod.py", "tests/t.py"]
+    # read as `git apply` reads it: -p1 strips the first component of an unprefixed name too
+    assert [b.new_path for b in split_patch(plain)] == ["pkg/mod.py", "t.py"]
+
+
+def canon(patch: str) -> str:
+    return render_diff(parse_diff(patch))
 
 
 def test_drop_test_changes_keeps_only_code_under_test():
-    assert drop_test_changes(FIX + TEST_EDIT + CONFTEST) == FIX
+    assert drop_test_changes(FIX + TEST_EDIT + CONFTEST) == canon(FIX)
     # a file the hidden test patch touches is the grader's, whatever its name
-    assert drop_test_changes(FIX + HIDDEN, test_patch=HIDDEN) == FIX
+    assert drop_test_changes(FIX + HIDDEN, test_patch=HIDDEN) == canon(FIX)
     assert drop_test_changes(TEST_EDIT) == ""
     assert drop_test_changes("not a diff\n") == "not a diff\n"  # left for `git apply` to refuse
 
@@ -48,7 +54,8 @@ def test_test_path_conventions():
 
 def test_no_lite_gold_patch_is_mistaken_for_a_test_edit():
     for inst in load_instances(REPO_ROOT / "datasets" / "swebench_lite.jsonl"):
-        assert drop_test_changes(inst.patch + inst.test_patch, inst.test_patch) == inst.patch, inst.instance_id
+        assert drop_test_changes(inst.patch + inst.test_patch, inst.test_patch, inst.repo) == canon(inst.patch), \
+            inst.instance_id
         assert set(patched_files(inst.test_patch)).isdisjoint(patched_files(inst.patch))
 
 

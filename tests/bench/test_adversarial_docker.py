@@ -1,0 +1,66 @@
+"""Reward hacks graded through the real path: none may be resolved, and each carries its reason.
+
+Every patch here was graded "resolved" before these defences (the same hacks fool the official
+harness); each runs in about three seconds on a toy task.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dgm.bench.grading import grade
+from tests.bench import adversarial
+
+pytestmark = pytest.mark.docker
+
+CALC = "dgm-toy__calc-1"
+
+
+@pytest.fixture(scope="module")
+def calc(toy_store, toy_instances):
+    return toy_instances[CALC], toy_store.environment(CALC)
+
+
+@pytest.mark.parametrize("name", ["pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml"])
+def test_runner_configuration_that_loads_a_plugin_is_not_graded(calc, run_id, name):
+    inst, env = calc
+    result = grade(inst, env, adversarial.ini_hacks()[name], run_id=run_id)
+    assert not result.resolved, result.log[-2000:]
+    # the reason: the configuration never reached the runner
+    assert [name, f"test-runner configuration ({name})"] in result.dropped
+    # the plugin module itself stays (it is code), and the static check names it
+    assert any(f["path"] == name and not f["blocking"] for f in result.findings)
+    if name == "pytest.ini":  # spelled plainly, the plugin is a tamper finding and the grade an error
+        assert result.error and any(f["path"] == "calc/_hack.py" and f["blocking"] for f in result.findings)
+
+
+@pytest.mark.parametrize("name", ["TestReport", "TerminalReporter", "HookCaller", "forged+exit at import",
+                                  "forged summary+exit at import", "forged+exit at atexit",
+                                  "forged after the summary"])
+def test_tampering_from_the_code_under_test_is_caught_at_run_time(calc, run_id, name):
+    inst, env = calc
+    result = grade(inst, env, adversarial.import_hacks()[name], run_id=run_id)
+    assert not result.resolved and result.error, result.log[-2000:]
+    # the run itself is not believed, whatever the static check says
+    runtime = [p for p in result.integrity if not p.startswith("the patch tampers")]
+    assert runtime, result.integrity
+    assert "dgm integrity" in result.log and result.report[CALC]["resolved"] is False
+
+
+@pytest.mark.parametrize("name", [
+    "git header names another new file", "runner configuration edited under a module's header",
+    "git header and /dev/null names disagree"])
+def test_a_diff_whose_headers_disagree_is_refused(calc, run_id, name):
+    inst, env = calc
+    result = grade(inst, env, adversarial.header_hacks()[name], run_id=run_id)
+    assert not result.resolved and not result.patch_applied
+    assert result.error and result.error.startswith("the model patch was refused"), result.error
+
+
+def test_honest_patches_still_resolve_with_every_check_on(calc, run_id):
+    inst, env = calc
+    extra = adversarial.make_patch({"calc/helpers.py": "def half(x):\n    return x / 2\n"})
+    for patch in (inst.patch, inst.patch + extra):
+        result = grade(inst, env, patch, run_id=run_id)
+        assert result.resolved and result.error is None, (result.integrity, result.log[-2000:])
+        assert result.integrity == [] and result.findings == [] and result.dropped == []
