@@ -142,6 +142,8 @@ class EvalOutcome:
     grade_seconds: float = 0.0
     error: str | None = None
     cached: bool = False
+    integrity: list[str] = field(default_factory=list)  # why the grader did not believe the run
+    tampering: list[str] = field(default_factory=list)  # the patch reaches into the test runner
 
     @property
     def empty_patch(self) -> bool:
@@ -156,4 +158,5 @@ class EvalOutcome:
                 "tokens_in": int(self.agent.usage.get("tokens_in") or 0),
                 "tokens_out": int(self.agent.usage.get("tokens_out") or 0),
                 "cost_usd": float(self.agent.usage.get("cost_usd") or 0.0),
-                "error": self.error, "cached": self.cached, "reason": self.agent.reason[:500]}
+                "error": self.error, "cached": self.cached, "reason": self.agent.reason[:500],
+                "integrity": [p[:300] for p in self.integrity[:5]], "tampering": self.tampering[:5]}

@@ -63,6 +63,11 @@ class Job:
         records.write_eval(self.artifacts / "tasks" / item.instance_id, outcome)
         self.loop.archive.record_result(item.node_id, item.instance_id, outcome.result())
         self._charge(outcome.agent.seconds + outcome.grade_seconds, outcome.agent.usage)
+        if outcome.tampering and self.node_id != "0":
+            # A child whose patches reach into the test runner is bred for fooling the grader:
+            # stop spending on it, whatever its other tasks would score.
+            self.loop.log(f"{self.label()}: runner tampering on {item.instance_id}: {outcome.tampering[0]}")
+            self.halted = "runner tampering"
 
     def _charge(self, seconds: float, usage: dict) -> None:
         self.loop.charge_node(self.node_id, seconds, usage)
@@ -264,6 +269,9 @@ class ChildJob(Job):
             return "crashed"
         if smoke.empty_patch:
             return "crashed" if smoke.agent.status in CRASHED else "empty patches"
+        if smoke.tampering:
+            loop.log(f"{self.label()}: runner tampering in its smoke patch: {smoke.tampering[0]}")
+            return "runner tampering"
         node = loop.archive.get(self.node_id)
         loop.archive.update_node(self.node_id, meta={**node.meta, "stage0": {"compiled": True, "own_tests": True,
                                                                              "smoke": smoke_id}},

@@ -174,12 +174,12 @@ class Evolution:
             self._advance(job, batch.outcomes)
 
     def halt(self, job: Job) -> None:
-        """Stop a job at a step boundary; a budget stop or an engine crash rejects its pending node, a
-        clock stop keeps it pending for --resume."""
+        """Stop a job at a step boundary; a budget stop, an engine crash or runner tampering rejects
+        its pending node, a clock stop keeps it pending for --resume."""
         job.gen.close()
         self._batches.pop(job, None)
         reason = job.halted or self.stopping
-        if job.node_id and reason in ("over budget", "crashed"):
+        if job.node_id and reason in ("over budget", "crashed", "runner tampering"):
             node = self.archive.get(job.node_id)
             if node.status == "pending" and job.node_id != "0":
                 self.archive.update_node(job.node_id, status=f"rejected:{reason}")

@@ -47,7 +47,13 @@ def run_eval(item: EvalItem, context: Any) -> EvalOutcome:
     agent = AgentOutcome(run.status, run.patch or "", run.trajectory, dict(run.usage or {}), run.log or "",
                          float(run.seconds or 0.0), reason=run.reason)
     outcome = EvalOutcome(item.instance_id, item.stage, agent)
-    if not item.grade or outcome.empty_patch:
+    if outcome.empty_patch:
+        return outcome
+    if not item.grade:  # the smoke run is not graded, but its patch is read like any other
+        from dgm.bench.tamper import tamper_findings
+
+        outcome.tampering = [_finding(f.to_dict()) for f in tamper_findings(agent.patch, item.instance.repo)
+                             if f.blocking]
         return outcome
     from dgm.bench.grading import grade
 
@@ -62,4 +68,10 @@ def run_eval(item: EvalItem, context: Any) -> EvalOutcome:
     outcome.tests_status = dict(result.tests_status or {})
     outcome.grade_seconds = float(result.seconds or (time.monotonic() - started))
     outcome.error = result.error
+    outcome.integrity = list(result.integrity)
+    outcome.tampering = [_finding(f) for f in result.findings if f.get("blocking")]
     return outcome
+
+
+def _finding(finding: dict) -> str:
+    return f"{finding.get('what')} ({finding.get('path')}:{finding.get('line')})"[:300]
