@@ -18,7 +18,7 @@ import pytest
 
 from dgm.archive import Archive
 from tests.bench.adversarial import PLUGIN
-from tests.evolve.test_evolve_docker import REPO, containers_of, evolve, finish, fsck_clean, run_id
+from tests.evolve.test_evolve_docker import containers_of, evolve, finish, fsck_clean, run_id
 from tests.evolve.test_hostile_children_docker import DEMO_SCRIPT, bash_then_submit, diagnosis, scripted
 
 pytestmark = pytest.mark.docker
