@@ -47,7 +47,7 @@ class RecordQuota:
 
     def __init__(self, soft: int, hard: int | None = None) -> None:
         self.soft = soft
-        self.hard = hard if hard is not None else soft + max(soft // 4, 1 << 20)
+        self.hard = hard if hard is not None else soft + soft // 4  # room for the summaries of later calls
         self.used = 0
         self._lock = threading.Lock()
 
