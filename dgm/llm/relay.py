@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from dgm.errors import BudgetExceeded, ModelError
 from dgm.llm.gateway import Gateway, InvalidRequest
 from dgm.llm.recording import RecordQuota
-from dgm.llm.relay_request import (IMAGE_MARGIN_TOKENS, MAX_JSON_DEPTH, RELAY_PARAMS, image_count, json_depth,
+from dgm.llm.relay_request import (IMAGE_MARGIN_TOKENS, MAX_JSON_DEPTH, MAX_JSON_ITEMS, RELAY_PARAMS, image_count, json_shape,
                                    relay_params, request_problem)
 from dgm.llm.relay_server import (HEADER_SECONDS, MAX_CONNECTIONS, PEER_CONNECTIONS, UnixHTTPServer, body_seconds,
                                   raise_fd_limit)
@@ -311,8 +311,12 @@ def _handler_for(relay: Relay) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True  # cut by its deadline, or the client went away
                 return
             self._deadline(None)  # the model call may take minutes; the client just waits
-            if json_depth(raw) > MAX_JSON_DEPTH:
+            depth, items = json_shape(raw)
+            if depth > MAX_JSON_DEPTH:
                 self._fail(400, f"request JSON nests deeper than {MAX_JSON_DEPTH} levels", "invalid_request_error")
+                return
+            if items > MAX_JSON_ITEMS:
+                self._fail(400, f"request JSON has more than {MAX_JSON_ITEMS} values", "invalid_request_error")
                 return
             try:
                 request = json.loads(raw)

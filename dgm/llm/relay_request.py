@@ -15,6 +15,9 @@ MAX_JSON_DEPTH = 64   # OpenAI requests nest ~10 deep (tool schemas a little mor
 # n and user are the host's to set; max_completion_tokens is folded into the max_tokens ceiling by the gateway
 RELAY_PARAMS = PASS_THROUGH - {"n", "user"}
 IGNORED = {"model", "stream", "stream_options", "n"}   # accepted and ignored (n only when 1)
+# Parsed JSON costs ~50-200 bytes of host memory per value whatever its size on the wire: [{},{},...] grows
+# twenty-fold. Values are bounded by separators and containers; a long agent conversation has a few thousand.
+MAX_JSON_ITEMS = 100_000
 IMAGE_MARGIN_TOKENS = 4096  # an image is billed by its pixels, not its bytes: reserve this much per image
 
 _ESCAPE = re.compile(rb'\\[\\"]')  # only these two escapes can hide a quote
@@ -23,16 +26,21 @@ _BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 
 
-def json_depth(raw: bytes) -> int:
-    """How deep arrays and objects nest in a JSON text, without parsing it; at most MAX_JSON_DEPTH when
-    there are too few brackets to nest deeper (the common case, two counts)."""
-    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
-        return min(MAX_JSON_DEPTH, raw.count(b"[") + raw.count(b"{"))  # cannot nest deeper than it opens
-    brackets = _STRING.sub(b"", _ESCAPE.sub(b"", raw)).translate(None, _BRACKETS)
+def json_shape(raw: bytes) -> tuple[int, int]:
+    """(nesting depth, items) of a JSON text, without parsing it; items = separators + containers.
+
+    Both are upper bounds that stay under the limits when the text has too few brackets and commas to
+    exceed them (the common case: three counts); otherwise strings are cut out first (C-speed scans).
+    """
+    opens = raw.count(b"[") + raw.count(b"{")
+    if opens <= MAX_JSON_DEPTH and opens + raw.count(b",") <= MAX_JSON_ITEMS:
+        return opens, opens + raw.count(b",")
+    bare = _STRING.sub(b"", _ESCAPE.sub(b"", raw))
+    items = bare.count(b"[") + bare.count(b"{") + bare.count(b",")
+    brackets = bare.translate(None, _BRACKETS)
     if len(brackets) <= 1:
-        return len(brackets)
-    steps = memoryview(brackets.translate(_STEP)).cast("b")
-    return max(accumulate(steps))
+        return len(brackets), items
+    return max(accumulate(memoryview(brackets.translate(_STEP)).cast("b"))), items
 
 
 def request_problem(request: Any) -> str | None:

@@ -200,7 +200,11 @@ def test_deep_or_broken_bodies_get_an_http_answer_and_print_nothing(settings_for
                 nested = b'{"messages": [{"role": "user", "content": "x", "n": ' + b"[" * depth + b"]" * depth + b"}]}"
                 reply = post(nested)
                 assert reply.status == 400 and "nests deeper than 64" in reply.body["error"]["message"], depth
-            reply = post(b'{"messages": [{"role": "user", "content": "' + b'[{\\"' * 1000 + b'"}]}')
+            # a flat body of tiny values: a few hundred kilobytes that would parse into tens of megabytes
+            tiny = b'{"messages": [{"role": "user", "content": "x"}], "stop": [' + b"0," * 150_000 + b"0]}"
+            reply = post(tiny)
+            assert reply.status == 400 and "more than 100000 values" in reply.body["error"]["message"]
+            reply = post(b'{"messages": [{"role": "user", "content": "' + b'[{,\\"' * 100_000 + b'"}]}')
             assert reply.status == 200, reply.body  # brackets inside strings are text, not nesting
             assert post(b'{"messages": [{"role": "user", "content": "\xff\xfe"}]}').status == 400
             # a lone surrogate parses, then cannot be encoded on the way out: still an answer
