@@ -96,8 +96,10 @@ class Gateway:
         price = self.prices[settings.model]
         worst_in = prompt_bytes + PROMPT_MARGIN_TOKENS  # a token is at least a byte of what we send
         worst_out = (params.get("max_tokens") or 0) * int(params.get("n") or 1)
+        ceiling_out = (self.output_ceiling(settings) or 0) * int(params.get("n") or 1)
         hold = self.ledger.reserve(accounts, usd=price.cost(worst_in, worst_out), prompt_tokens=worst_in,
-                                   completion_tokens=worst_out)
+                                   completion_tokens=worst_out,
+                                   floor_usd=price.cost(PROMPT_MARGIN_TOKENS, max(worst_out, ceiling_out)))
         started_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         journal = recording.journal_path(self.record_path) if self.record_path is not None else None
         response: dict | None = None

@@ -87,10 +87,15 @@ class Ledger:
                     raise self._refusal(account, cap, 0.0)
 
     def reserve(self, accounts: Iterable[str], *, usd: float, prompt_tokens: int = 0,
-                completion_tokens: int = 0) -> Reservation:
-        """Hold `usd` on every account; BudgetExceeded if it cannot fit under a cap even once others settle."""
+                completion_tokens: int = 0, floor_usd: float | None = None) -> Reservation:
+        """Hold `usd` on every account; BudgetExceeded if it cannot fit under a cap even once others settle.
+
+        `floor_usd` is the worst case of the smallest call the caller could make instead: only when even
+        that does not fit is the account spent for good, so one oversized request cannot end a shared budget.
+        """
         accounts = _with_run(accounts)
         usd = max(0.0, float(usd))
+        floor = usd if floor_usd is None else min(usd, max(0.0, float(floor_usd)))
         deadline = time.monotonic() + self.hold_wait_seconds
         with self._lock:
             while True:
@@ -100,7 +105,8 @@ class Ledger:
                     if cap is None:
                         continue
                     if account in self._exhausted or self._spent(account) + usd > cap:
-                        self._exhausted.add(account)  # nothing this large fits any more: the account is done
+                        if self._spent(account) + floor > cap:
+                            self._exhausted.add(account)  # not even the smallest call fits: the account is done
                         raise self._refusal(account, cap, usd)
                     if self._spent(account) + self._held.get(account, 0.0) + usd > cap:
                         blocked = (account, cap)

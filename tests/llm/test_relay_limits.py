@@ -287,3 +287,17 @@ def settings_for_resume(server):
 
     return ModelSettings(model="openai/scripted", api_base=server.url, price_in_per_mtok=30.0,
                          price_out_per_mtok=60.0, max_tokens=100)
+
+
+def test_an_oversized_request_is_refused_without_ending_the_shared_budget(settings_for, short_dir):
+    with ScriptedModelServer(honest()) as server:
+        gateway = Gateway({"task": priced(settings_for, server)}, budget_usd=0.50)
+        with Relay(gateway, short_dir / "relay") as relay:
+            hog = RelayClient(relay.socket_path, relay.issue_token("sandbox:hog"))
+            reply = hog.chat([{"role": "user", "content": "x" * 1_000_000}])  # up to $30 in: cannot fit
+            assert reply.status == 402 and "may cost up to $30" in reply.body["error"]["message"]
+            assert gateway.ledger.remaining() == 0.50 and server.requests == []
+            other = RelayClient(relay.socket_path, relay.issue_token("sandbox:other"))
+            assert other.chat(HELLO).status == 200  # the run's budget is not spent by one refusal
+            assert hog.chat(HELLO).status == 200
+    assert 0 < gateway.ledger.usage().usd <= 0.50
