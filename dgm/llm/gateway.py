@@ -91,6 +91,9 @@ class Gateway:
         accounts = _accounts(account)
         self.ledger.check(accounts)
         params = self._params(settings, kw)
+        # A host caller's refusal ends the budget (the loop stops); a sandbox's (it gives prompt_bytes) ends it
+        # only if its smallest call would not fit either: one oversized request must not end a shared budget.
+        host_caller = prompt_bytes is None
         if prompt_bytes is None:
             prompt_bytes = len(json.dumps(messages, default=str)) + len(json.dumps(tools or [], default=str))
         price = self.prices[settings.model]
@@ -99,7 +102,8 @@ class Gateway:
         ceiling_out = (self.output_ceiling(settings) or 0) * int(params.get("n") or 1)
         hold = self.ledger.reserve(accounts, usd=price.cost(worst_in, worst_out), prompt_tokens=worst_in,
                                    completion_tokens=worst_out,
-                                   floor_usd=price.cost(PROMPT_MARGIN_TOKENS, max(worst_out, ceiling_out)))
+                                   floor_usd=None if host_caller else
+                                   price.cost(PROMPT_MARGIN_TOKENS, max(worst_out, ceiling_out)))
         started_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         journal = recording.journal_path(self.record_path) if self.record_path is not None else None
         response: dict | None = None

@@ -137,7 +137,7 @@ def test_two_iterations_admit_and_reject_with_reasons(demo: Path) -> None:
 def test_budget_cap_stops_the_run_at_the_cap(tmp_path: Path, store: Path, demo: Path) -> None:
     # Price the same run from the demo's recording: with one stage-1 task, the seed's evaluation and
     # iteration 1's diagnoses and self-modifications come first, then the first child's smoke run.
-    # The cap falls inside that smoke run: its first call crosses it, the next is refused.
+    # The cap falls inside that smoke run; no call whose worst case does not fit under it is sent.
     calls = [json.loads(line) for line in (demo / "llm_calls.jsonl").read_text().splitlines() if line]
     before = sum(c["cost_usd"] for c in calls if c["account"] == "node:0:task:dgm-toy__calc-1"
                  or c["account"].startswith("slot:1."))
