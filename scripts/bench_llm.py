@@ -81,20 +81,6 @@ class CannedGateway(Gateway):
             {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
 
 
-def rss_peak_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
-def rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def memory_per_request(server_url: str, work: Path, count: int, size: int, shape: str) -> tuple[int, float]:
     """Peak host memory added by `count` concurrent requests of about `size` bytes: (body bytes, KiB each)."""
     settings = ModelSettings(model="openai/scripted", api_base=server_url, price_in_per_mtok=1.0,
@@ -103,13 +89,17 @@ def memory_per_request(server_url: str, work: Path, count: int, size: int, shape
     with Relay(gateway, work / f"relay-memory-{shape}") as relay:
         token = relay.issue_token("sandbox:memory", record_path=work / "memory-task" / "llm_calls.jsonl")
         import gc
+        import tracemalloc
 
         gc.collect()
-        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-        base = rss_kib()
+        # Python's heap, traced: RSS keeps freed arenas from earlier probes and would hide the peak
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0] // 1024
         out = subprocess.run([sys.executable, "-c", SENDER, str(relay.socket_path), token, str(count), str(size), shape],
                              capture_output=True, text=True, check=True).stdout
-        peak = rss_peak_kib()
+        peak = tracemalloc.get_traced_memory()[1] // 1024
+        tracemalloc.stop()
     return int(out.split()[0]), (peak - base) / count
 
 
@@ -218,7 +208,7 @@ def main() -> int:
     print(f"  relay hop alone (canned answer) {statistics.median(alone) * 1000:8.2f}   [p90 "
           f"{sorted(alone)[int(len(alone) * 0.9)] * 1000:.2f}]   (new connection per call)")
 
-    print("host memory per in-flight request (peak RSS growth / requests; the relay's own process):")
+    print("host memory per in-flight request (peak traced Python heap growth / requests, in the relay's process):")
     for shape, count, body, kib in memory:
         print(f"  {shape:8s} {count} x {body / 2**20:.1f} MiB   {kib / 1024:8.1f} MiB each"
               f"   = {kib * 1024 / body:5.2f} x the body   (target: under 2 x)")
