@@ -137,7 +137,8 @@ def iter_lines(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, default=str, ensure_ascii=False).encode("utf-8")
+    # a lone surrogate (valid in JSON text, not in UTF-8) becomes its own \uXXXX escape again
+    return json.dumps(value, default=str, ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 def _lock_for(path: Path) -> threading.Lock:
