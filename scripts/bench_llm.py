@@ -31,8 +31,34 @@ from dgm.llm.backend import load_litellm  # noqa: E402
 
 MESSAGES = [{"role": "system", "content": "You are a coding agent."},
             {"role": "user", "content": "Fix the failing test in calc.py. " * 20}]
-SCRIPT = [{"match": None, "replies": [{"content": "I will run the tests first.",
+SCRIPT = [{"match": "MEMORY-PROBE", "replies": [{"fault": "hang", "seconds": 3}]},
+          {"match": None, "replies": [{"content": "I will run the tests first.",
                                        "usage": {"prompt_tokens": 200, "completion_tokens": 10}}]}]
+# Sends K requests of B bytes at once from its own process, so only the relay's memory is measured.
+SENDER = r"""
+import http.client, json, socket, sys, threading
+path, token, count, size, shape = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+piece = "MEMORY-PROBE " + "def f(x):\n    return x  # padding\n" * 64
+messages, total = [], 0
+while total < size - 4096:
+    messages.append({"role": "user" if len(messages) % 2 == 0 else "assistant", "content": piece})
+    total += len(piece) + 40
+body = json.dumps({"model": "m", "messages": messages}).encode()
+if shape == "tiny":  # about as many of JSON's smallest values as the relay accepts: the parser's worst expansion
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "MEMORY-PROBE"}],
+                       "stop": [[] for _ in range(45_000)]}).encode()
+class C(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); self.sock.connect(path)
+def send():
+    c = C("localhost", timeout=60)
+    c.request("POST", "/v1/chat/completions", body=body, headers={"Authorization": "Bearer " + token})
+    c.getresponse().read()
+print(len(body), flush=True)
+threads = [threading.Thread(target=send) for _ in range(count)]
+for t in threads: t.start()
+for t in threads: t.join()
+"""
 
 
 def timed(fn: Callable[[], object], calls: int, warmup: int = 5) -> list[float]:
@@ -53,6 +79,28 @@ class CannedGateway(Gateway):
         return {"id": "canned", "object": "chat.completion", "model": "canned", "usage": {
             "prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}, "choices": [
             {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+
+
+def memory_per_request(server_url: str, work: Path, count: int, size: int, shape: str) -> tuple[int, float]:
+    """Peak host memory added by `count` concurrent requests of about `size` bytes: (body bytes, KiB each)."""
+    settings = ModelSettings(model="openai/scripted", api_base=server_url, price_in_per_mtok=1.0,
+                             price_out_per_mtok=2.0, max_tokens=100, timeout=10, max_retries=0)
+    gateway = Gateway({"task": settings}, run_dir=work / "memory")
+    with Relay(gateway, work / f"relay-memory-{shape}") as relay:
+        token = relay.issue_token("sandbox:memory", record_path=work / "memory-task" / "llm_calls.jsonl")
+        import gc
+        import tracemalloc
+
+        gc.collect()
+        # Python's heap, traced: RSS keeps freed arenas from earlier probes and would hide the peak
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0] // 1024
+        out = subprocess.run([sys.executable, "-c", SENDER, str(relay.socket_path), token, str(count), str(size), shape],
+                             capture_output=True, text=True, check=True).stdout
+        peak = tracemalloc.get_traced_memory()[1] // 1024
+        tracemalloc.stop()
+    return int(out.split()[0]), (peak - base) / count
 
 
 def subprocess_seconds(code: str, repeats: int = 3) -> float:
@@ -83,6 +131,7 @@ def scripted_server_process(work: Path) -> Iterator[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200, help="calls per path (default 200)")
+    parser.add_argument("--body-mb", type=float, default=3.5, help="request body for the memory probe (MiB)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dgm-bench-llm-", dir="/tmp"))
     rows: dict[str, list[float]] = {}
@@ -130,6 +179,8 @@ def main() -> int:
                 for _ in range(rounds):
                     for name, fn in paths.items():
                         rows.setdefault(name, []).extend(timed(fn, max(1, args.calls // rounds)))
+            memory = [(shape, k, *memory_per_request(server_url, work, k, int(args.body_mb * 2**20), shape))
+                      for shape in ("messages", "tiny") for k in (1, 4)]
         canned = CannedGateway({"task": ModelSettings(model="openai/canned", api_base=server_url, tokens_only=True)})
         with Relay(canned, work / "canned") as relay:
             client = RelayClient(relay.socket_path, relay.issue_token("sandbox:canned"))
@@ -156,6 +207,11 @@ def main() -> int:
           "   (client time minus the same call's time inside the gateway)")
     print(f"  relay hop alone (canned answer) {statistics.median(alone) * 1000:8.2f}   [p90 "
           f"{sorted(alone)[int(len(alone) * 0.9)] * 1000:.2f}]   (new connection per call)")
+
+    print("host memory per in-flight request (peak traced Python heap growth / requests, in the relay's process):")
+    for shape, count, body, kib in memory:
+        print(f"  {shape:8s} {count} x {body / 2**20:.1f} MiB   {kib / 1024:8.1f} MiB each"
+              f"   = {kib * 1024 / body:5.2f} x the body   (target: under 2 x)")
 
     import_s = subprocess_seconds("import litellm")
     bare_s = subprocess_seconds("pass")

@@ -1,11 +1,14 @@
-"""Host-side OpenAI-compatible relay on a unix socket: sandboxes call models with a token, never a key."""
+"""Host-side OpenAI-compatible relay on a unix socket: sandboxes call models with a token, never a key.
+
+Every limit here is per token or per peer, so one sandbox cannot starve another: open connections per
+peer (relay_server), calls in flight per token, request body bytes in flight, bytes recorded per token.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
-import socketserver
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -13,16 +16,25 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from dgm.errors import BudgetExceeded, ModelError
-from dgm.llm.gateway import PASS_THROUGH, Gateway
+from dgm.llm.gateway import Gateway, InvalidRequest
+from dgm.llm.recording import RecordQuota
+from dgm.llm.relay_request import (IMAGE_MARGIN_TOKENS, MAX_JSON_DEPTH, MAX_JSON_ITEMS, RELAY_PARAMS, image_count, json_shape,
+                                   relay_params, request_problem)
+from dgm.llm.relay_server import (HEADER_SECONDS, MAX_CONNECTIONS, PEER_CONNECTIONS, UnixHTTPServer, body_seconds,
+                                  raise_fd_limit)
+
+__all__ = ["Grant", "Relay", "RELAY_PARAMS", "SOCKET_NAME", "error_body", "request_problem"]
 
 SOCKET_NAME = "relay.sock"
-MAX_BODY_BYTES = 10 * 1024 * 1024
-MAX_CONNECTIONS = 256
-REFUSE_SECONDS = 2.0
-DISCARD_LIMIT = 64 * 1024 * 1024  # refused bodies up to this size are drained; bigger ones cut the connection
+# A 1M-token context is ~4 MB of text; bigger bodies cost host memory, not capability.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+BODY_BUDGET_BYTES = 96 * 1024 * 1024   # request bodies held at once, all tokens together
+TOKEN_CALLS = 4                         # calls in flight per token (an agent makes one at a time)
+RECORD_QUOTA_BYTES = 64 * 1024 * 1024   # bytes a token may make the host record before bodies are dropped
+DRAIN_LIMIT = 64 * 1024 * 1024         # a token's refused body up to this size is read (and dropped) so the
+PREAUTH_DRAIN = 64 * 1024               # client sees the answer; before a token is known, far less
 # sun_path is 108 bytes on Linux, including the terminating NUL
 MAX_SOCKET_PATH = 107
-RELAY_PARAMS = PASS_THROUGH - {"n", "user"}
 
 
 @dataclass
@@ -34,6 +46,8 @@ class Grant:
     budget_usd: float | None
     record_path: Path | None
     meta: dict[str, Any] = field(default_factory=dict)
+    quota: RecordQuota = field(default_factory=lambda: RecordQuota(RECORD_QUOTA_BYTES))
+    calls: int = 0   # in flight, guarded by the relay's lock
 
     @property
     def account(self) -> str:
@@ -41,10 +55,12 @@ class Grant:
 
 
 class Relay:
-    """A thread-per-request HTTP server on socket_dir/relay.sock; mount socket_dir at /run/dgm."""
+    """A thread-per-connection HTTP server on socket_dir/relay.sock; mount socket_dir at /run/dgm."""
 
     def __init__(self, gateway: Gateway, socket_dir: Path, *, max_body_bytes: int = MAX_BODY_BYTES,
-                 max_connections: int = MAX_CONNECTIONS) -> None:
+                 max_connections: int = MAX_CONNECTIONS, peer_connections: int = PEER_CONNECTIONS,
+                 token_calls: int = TOKEN_CALLS, record_quota_bytes: int = RECORD_QUOTA_BYTES,
+                 body_budget_bytes: int = BODY_BUDGET_BYTES) -> None:
         self.gateway = gateway
         self.socket_dir = Path(socket_dir)
         self.socket_path = self.socket_dir / SOCKET_NAME
@@ -53,10 +69,15 @@ class Relay:
                              hint="use a shorter socket directory, e.g. under /tmp")
         self.max_body_bytes = max_body_bytes
         self.max_connections = max_connections
+        self.peer_connections = peer_connections
+        self.token_calls = token_calls
+        self.record_quota_bytes = record_quota_bytes
+        self.body_budget_bytes = max(body_budget_bytes, max_body_bytes)
+        self._body_bytes = 0
         self._grants: dict[str, Grant] = {}
         self._revoked: set[str] = set()
         self._lock = threading.Lock()
-        self._server: _UnixHTTPServer | None = None
+        self._server: UnixHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def issue_token(self, account: str | Sequence[str], *, role: str = "task", budget_usd: float | None = None,
@@ -71,7 +92,8 @@ class Relay:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._grants[token] = Grant(accounts, role, budget_usd,
-                                        Path(record_path) if record_path is not None else None, dict(meta or {}))
+                                        Path(record_path) if record_path is not None else None, dict(meta or {}),
+                                        RecordQuota(self.record_quota_bytes))
         return token
 
     def revoke(self, token: str) -> None:
@@ -88,6 +110,28 @@ class Relay:
         with self._lock:
             return token in self._revoked
 
+    def _enter(self, grant: Grant) -> bool:
+        with self._lock:
+            if grant.calls >= self.token_calls:
+                return False
+            grant.calls += 1
+            return True
+
+    def _leave(self, grant: Grant) -> None:
+        with self._lock:
+            grant.calls -= 1
+
+    def _take_bytes(self, n: int) -> bool:
+        with self._lock:
+            if self._body_bytes + n > self.body_budget_bytes:
+                return False
+            self._body_bytes += n
+            return True
+
+    def _give_bytes(self, n: int) -> None:
+        with self._lock:
+            self._body_bytes -= n
+
     def start(self) -> "Relay":
         if self._server is not None:
             return self
@@ -95,9 +139,11 @@ class Relay:
         os.chmod(self.socket_dir, 0o755)
         if self.socket_path.exists() or self.socket_path.is_symlink():
             self.socket_path.unlink()  # a stale socket from a crashed run
-        server = _UnixHTTPServer(str(self.socket_path), _handler_for(self), bind_and_activate=False)
+        raise_fd_limit()
+        server = UnixHTTPServer(str(self.socket_path), _handler_for(self), bind_and_activate=False)
         server.max_connections = self.max_connections
-        server.busy_handler = _busy_handler()
+        server.peer_connections = self.peer_connections
+        server.request_queue_size = 128
         try:
             server.server_bind()
             server.server_activate()
@@ -132,93 +178,15 @@ class Relay:
         self.stop()
 
 
-class _UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
-    """A thread per connection, at most `max_connections` at once: a sandbox cannot exhaust the host."""
-
-    daemon_threads = True          # a hung call must not block shutdown
-    block_on_close = False
-    max_connections = MAX_CONNECTIONS
-
-    def server_activate(self) -> None:
-        self._slots = threading.BoundedSemaphore(self.max_connections)
-        super().server_activate()
-
-    busy_handler: type[BaseHTTPRequestHandler]
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            # Still read the request (briefly) before answering, so the client sees the 503, not a broken pipe.
-            threading.Thread(target=self._refuse, args=(request, client_address), daemon=True).start()
-            return
-        super().process_request(request, client_address)
-
-    def _refuse(self, request: Any, client_address: Any) -> None:
-        try:
-            self.busy_handler(request, client_address, self)
-        except Exception:
-            pass
-        finally:
-            self.shutdown_request(request)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-
 def error_body(status: int, message: str, kind: str) -> dict:
     """OpenAI-shaped error JSON, which standard clients surface verbatim."""
     return {"error": {"message": message, "type": kind, "code": status}}
 
 
-def request_problem(request: Any) -> str | None:
-    """Why a chat request is unusable, in words a sandboxed agent can act on; None if it is fine."""
-    if not isinstance(request, dict):
-        return "request body must be a JSON object"
-    messages = request.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return "request needs a non-empty 'messages' list"
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            return f"messages[{i}] must be an object with a 'role'"
-    if request.get("tools") is not None and not isinstance(request["tools"], list):
-        return "'tools' must be a list"
-    return None
-
-
-def _busy_handler() -> type[BaseHTTPRequestHandler]:
-    class Busy(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = REFUSE_SECONDS
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-        def _refuse(self) -> None:
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = 0
-            if 0 < length <= DISCARD_LIMIT:
-                self.rfile.read(length)
-            data = json.dumps(error_body(503, "relay busy: too many open connections", "overloaded")).encode()
-            self.close_connection = True
-            self.send_response(503)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = _refuse  # noqa: N815 - http.server's naming
-
-    return Busy
-
-
 def _handler_for(relay: Relay) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        timeout = 60  # an idle or stalled client does not hold a thread (and a connection slot) forever
+        timeout = 30  # a backstop per read or write; the deadlines bound whole requests
 
         def address_string(self) -> str:
             return "unix"  # unix sockets have no peer address
@@ -226,41 +194,53 @@ def _handler_for(relay: Relay) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
 
+        def _deadline(self, seconds: float | None) -> None:
+            self.server.deadlines.set(self.connection, seconds)  # type: ignore[attr-defined]
+
+        def handle_one_request(self) -> None:
+            try:
+                super().handle_one_request()
+            except Exception:  # a broken client or a bug: answer if we still can, never print
+                self.close_connection = True
+                try:
+                    self._fail(500, "relay error", "relay_error")
+                except Exception:
+                    pass
+            self._deadline(HEADER_SECONDS)  # the next request on this connection has as long as the first
+
         def _send(self, status: int, body: dict) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)
 
-        def _fail(self, status: int, message: str, kind: str) -> None:
+        def _fail(self, status: int, message: str, kind: str, *, drain: int = 0, limit: int = DRAIN_LIMIT) -> None:
+            if 0 < drain <= limit:  # read a refused body in chunks (no memory), so the client sees our answer
+                while drain > 0:
+                    chunk = self.rfile.read(min(drain, 1 << 16))
+                    if not chunk:
+                        break
+                    drain -= len(chunk)
+            if drain:
+                self.close_connection = True  # too large to drain, or cut short
             self._send(status, error_body(status, message, kind))
 
-        def _discard(self, length: int) -> None:
-            """Read and drop a refused body so the client sees our answer, not a broken pipe."""
-            if length < 0 or length > DISCARD_LIMIT:
-                self.close_connection = True
-                return
-            while length > 0:
-                chunk = self.rfile.read(min(length, 1 << 20))
-                if not chunk:
-                    break
-                length -= len(chunk)
-
-        def _authorize(self, discard: int = 0) -> tuple[str, Grant] | None:
+        def _authorize(self, drain: int = 0) -> tuple[str, Grant] | None:
             header = self.headers.get("Authorization") or ""
             scheme, _, token = header.partition(" ")
             token = token.strip()
             if scheme.lower() != "bearer" or not token:
-                self._discard(discard)
-                self._fail(401, "missing bearer token (Authorization: Bearer $DGM_RELAY_TOKEN)", "authentication_error")
+                self._fail(401, "missing bearer token (Authorization: Bearer $DGM_RELAY_TOKEN)",
+                           "authentication_error", drain=drain, limit=PREAUTH_DRAIN)
                 return None
             grant = relay.grant(token)
             if grant is None:
                 why = "revoked" if relay.is_revoked(token) else "unknown"
-                self._discard(discard)
-                self._fail(401, f"relay token {why}", "authentication_error")
+                self._fail(401, f"relay token {why}", "authentication_error", drain=drain, limit=PREAUTH_DRAIN)
                 return None
             return token, grant
 
@@ -268,9 +248,11 @@ def _handler_for(relay: Relay) -> type[BaseHTTPRequestHandler]:
             ledger = relay.gateway.ledger
             usage = ledger.usage(grant.account).to_dict()
             return {"account": grant.account, "role": grant.role, "model": relay.gateway.settings_for(grant.role).model,
-                    **usage, "budget_usd": ledger.cap(grant.account), "remaining_usd": ledger.remaining(grant.account)}
+                    **usage, "budget_usd": ledger.cap(grant.account), "remaining_usd": ledger.remaining(grant.account),
+                    "recorded_bytes": grant.quota.used}
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self._deadline(None)
             auth = self._authorize()
             if auth is None:
                 return
@@ -288,41 +270,74 @@ def _handler_for(relay: Relay) -> type[BaseHTTPRequestHandler]:
                 length = int(self.headers.get("Content-Length") or "-1")
             except ValueError:
                 length = -1
-            auth = self._authorize(discard=length)
+            auth = self._authorize(drain=length)  # still under the header deadline: no token, no more time
             if auth is None:
                 return
-            _, grant = auth
+            grant = auth[1]
+            self._deadline(body_seconds(max(0, min(length, DRAIN_LIMIT))))
             if self.path.split("?", 1)[0].rstrip("/") != "/v1/chat/completions":
-                self._discard(length)
-                self._fail(404, f"no route {self.path}", "not_found_error")
+                self._fail(404, f"no route {self.path}", "not_found_error", drain=length)
                 return
             if length < 0:
                 self.close_connection = True
                 self._fail(411, "Content-Length required", "invalid_request_error")
                 return
             if length > relay.max_body_bytes:
-                self._discard(length)
                 self._fail(413, f"request body of {length} bytes is over the relay limit of "
-                                f"{relay.max_body_bytes} bytes", "request_too_large")
+                                f"{relay.max_body_bytes} bytes", "request_too_large", drain=length)
+                return
+            if grant.quota.exhausted:
+                self._fail(403, f"this token has recorded {grant.quota.used} bytes, over its limit of "
+                                f"{grant.quota.hard}: no further calls", "recording_limit_reached", drain=length)
+                return
+            if not relay._enter(grant):
+                self._fail(429, f"too many calls in flight for this token (limit {relay.token_calls})",
+                           "rate_limit_error", drain=length)
                 return
             try:
-                request = json.loads(self.rfile.read(length))
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                if not relay._take_bytes(length):
+                    self._fail(503, "relay busy: too many request bytes in flight", "overloaded", drain=length)
+                    return
+                try:
+                    self._complete(grant, length)
+                finally:
+                    relay._give_bytes(length)
+            finally:
+                relay._leave(grant)
+
+        def _complete(self, grant: Grant, length: int) -> None:
+            raw = self.rfile.read(length)
+            if len(raw) < length:
+                self.close_connection = True  # cut by its deadline, or the client went away
+                return
+            self._deadline(None)  # the model call may take minutes; the client just waits
+            depth, items = json_shape(raw)
+            if depth > MAX_JSON_DEPTH:
+                self._fail(400, f"request JSON nests deeper than {MAX_JSON_DEPTH} levels", "invalid_request_error")
+                return
+            if items > MAX_JSON_ITEMS:
+                self._fail(400, f"request JSON has more than {MAX_JSON_ITEMS} values", "invalid_request_error")
+                return
+            try:
+                request = json.loads(raw)
+            except (ValueError, RecursionError):
                 self._fail(400, "request body is not JSON", "invalid_request_error")
                 return
+            del raw  # the parsed request is all we keep: one copy of the body, not two
             problem = request_problem(request)
             if problem:
                 self._fail(400, problem, "invalid_request_error")
                 return
             messages = request["messages"]
-            if request.get("stream"):
-                self._fail(400, "streaming is not supported by the relay: send stream=false", "invalid_request_error")
-                return
-            params = {k: request[k] for k in RELAY_PARAMS if request.get(k) is not None}
+            prompt_bytes = length + IMAGE_MARGIN_TOKENS * image_count(messages)
             try:
                 response = relay.gateway.complete(
                     grant.role, messages, tools=request.get("tools") or None, tool_choice=request.get("tool_choice"),
-                    account=grant.accounts, record_to=grant.record_path, **params)
+                    account=grant.accounts, record_to=grant.record_path, prompt_bytes=prompt_bytes,
+                    quota=grant.quota, **relay_params(request))
+            except InvalidRequest as exc:
+                self._fail(400, str(exc), "invalid_request_error")
+                return
             except BudgetExceeded as exc:
                 self._fail(402, str(exc), "budget_exceeded")
                 return
@@ -330,7 +345,7 @@ def _handler_for(relay: Relay) -> type[BaseHTTPRequestHandler]:
                 self._fail(502, str(exc), "provider_error")
                 return
             except Exception as exc:  # the relay must answer, whatever broke
-                self._fail(500, f"relay error: {type(exc).__name__}: {exc}", "relay_error")
+                self._fail(500, f"relay error: {type(exc).__name__}", "relay_error")
                 return
             self._send(200, response)
 

@@ -21,6 +21,7 @@ PRICED_REPLY = {"content": "ok", "usage": {"prompt_tokens": 1000, "completion_to
 
 
 def priced(settings_for, server, **kw) -> ModelSettings:
+    kw.setdefault("max_tokens", 500)  # the output ceiling: each call reserves about $0.061 and costs $0.06
     return settings_for(server, price_in_per_mtok=30.0, price_out_per_mtok=60.0, **kw)
 
 
@@ -28,24 +29,25 @@ def test_run_budget_stops_at_the_cap_to_the_cent(settings_for, tmp_path: Path):
     with ScriptedModelServer([{"match": None, "replies": [PRICED_REPLY]}]) as server:
         gateway = Gateway({"task": priced(settings_for, server)}, run_dir=tmp_path, budget_usd=0.25)
         done = 0
-        with pytest.raises(BudgetExceeded, match=r"run budget reached: spent \$0\.3000 of \$0\.2500"):
+        with pytest.raises(BudgetExceeded, match=r"run budget reached: spent \$0\.2400 of \$0\.2500, and this "
+                                                 r"call may cost up to \$0\.06"):
             for _ in range(10):
                 gateway.complete("task", user("x"))
                 done += 1
-        # 0.00, 0.06, 0.12, 0.18, 0.24 are under the cap; the fifth call crosses it and is counted
-        assert done == 5 and len(server.requests) == 5
-    assert round(gateway.ledger.usage().usd, 2) == 0.30
-    assert sum(e["cost_usd"] for e in read(tmp_path / "llm_calls.jsonl")) == pytest.approx(0.30, abs=1e-9)
+        # each call reserves its worst case before it goes out: a fifth would not fit under the cap
+        assert done == 4 and len(server.requests) == 4
+    assert round(gateway.ledger.usage().usd, 2) == 0.24 and gateway.ledger.remaining() == 0.0
+    assert sum(e["cost_usd"] for e in read(tmp_path / "llm_calls.jsonl")) == pytest.approx(0.24, abs=1e-9)
 
 
 def test_account_cap_refuses_only_that_account(settings_for):
     with ScriptedModelServer([{"match": None, "replies": [PRICED_REPLY]}]) as server:
         gateway = Gateway({"task": priced(settings_for, server)})
-        gateway.ledger.set_cap("sandbox:a", 0.10)
+        gateway.ledger.set_cap("sandbox:a", 0.13)
         gateway.complete("task", user("x"), account="sandbox:a")
-        gateway.complete("task", user("x"), account="sandbox:a")  # 0.06 < 0.10: allowed, crosses
+        gateway.complete("task", user("x"), account="sandbox:a")  # 0.06 + up to 0.061 fits under 0.13
         with pytest.raises(BudgetExceeded, match="budget of sandbox:a reached"):
-            gateway.complete("task", user("x"), account="sandbox:a")
+            gateway.complete("task", user("x"), account="sandbox:a")  # 0.12 + 0.061 does not
         gateway.complete("task", user("x"), account="sandbox:b")
         assert len(server.requests) == 3
     assert gateway.ledger.remaining("sandbox:a") == 0.0
@@ -61,9 +63,9 @@ def test_prices_are_frozen_and_reused_on_resume(settings_for, tmp_path: Path):
                                                        "source": "override"}
         # the resumed run is configured with other prices: the frozen table wins
         resumed = Gateway({"task": settings_for(server, price_in_per_mtok=1000.0, price_out_per_mtok=1000.0)},
-                          run_dir=tmp_path, budget_usd=0.10)
+                          run_dir=tmp_path, budget_usd=0.13)
         assert resumed.ledger.usage().usd == pytest.approx(0.06)  # restored from the recording
-        resumed.complete("task", user("x"))
+        resumed.complete("task", user("x"), max_tokens=500)
         assert resumed.ledger.usage().usd == pytest.approx(0.12)
         with pytest.raises(BudgetExceeded):
             resumed.complete("task", user("x"))
@@ -110,15 +112,20 @@ def test_recording_holds_every_exchange(settings_for, tmp_path: Path):
     first, second, third = rows
     assert first["role"] == "task" and first["model"] == "openai/scripted"
     assert first["account"] == "sandbox:s1" and first["accounts"] == ["sandbox:s1", "node:3"]
-    assert first["request"]["messages"] == user("first")
-    assert first["request"]["tools"][0]["function"]["name"] == "f"
+    # the body is recorded once: in the caller's own file; the run's line names it and keeps the rest
+    (own,) = read(extra)
+    assert own["request"]["messages"] == user("first")
+    assert own["request"]["tools"][0]["function"]["name"] == "f"
+    assert "messages" not in first["request"] and "tools" not in first["request"]
+    assert first["request"]["recorded_in"] == str(extra) and first["request"]["params"] == own["request"]["params"]
+    assert first["call_id"] == own["call_id"] and first["response"] == own["response"]
     assert first["response"]["choices"][0]["message"]["content"] == "ok"
     assert first["usage"] == {"prompt_tokens": 1000, "completion_tokens": 500}
     assert first["cost_usd"] == pytest.approx(0.06) and first["latency_s"] > 0 and first["attempts"] == 1
     assert first["error"] is None and first["ts"].endswith("+00:00")
+    assert second["request"]["messages"] == user("second")  # no file of its own: the body is in the run's
     assert second["response"] is None and "nope" in second["error"] and second["cost_usd"] == 0
     assert third["response"]["choices"][0]["message"]["content"] == "third"
-    assert read(extra) == [first]  # only the exchange sent there
 
 
 def test_replaying_a_recording_reproduces_the_responses_without_the_model(settings_for, tmp_path: Path):

@@ -25,10 +25,12 @@ def server():
 
 @pytest.fixture
 def relay(server, settings_for, short_dir):
-    # $30 / $60 per Mtok: each scripted call costs exactly $0.06
+    # $30 / $60 per Mtok: each scripted call costs exactly $0.06 and reserves about $0.068 (body bytes +
+    # margin in, 500 out)
     gateway = Gateway({"task": settings_for(server, model="openai/task-model", price_in_per_mtok=30.0,
-                                            price_out_per_mtok=60.0),
-                       "selfmod": settings_for(server, model="openai/selfmod-model")}, budget_usd=1.0)
+                                            price_out_per_mtok=60.0, max_tokens=500),
+                       "selfmod": settings_for(server, model="openai/selfmod-model")}, budget_usd=1.0,
+                      record_path=short_dir / "run" / "llm_calls.jsonl")
     with Relay(gateway, short_dir / "relay") as r:
         yield r
 
@@ -79,7 +81,7 @@ def test_bad_tokens_are_refused(relay, server):
 def test_oversized_and_malformed_bodies(relay, server):
     token = relay.issue_token("sandbox:3")
     client = RelayClient(relay.socket_path, token)
-    reply = client.request("POST", "/v1/chat/completions", b" " * (10 * 1024 * 1024 + 1))
+    reply = client.request("POST", "/v1/chat/completions", b" " * (relay.max_body_bytes + 1))
     assert reply.status == 413 and "over the relay limit" in reply.body["error"]["message"]
     reply = client.request("POST", "/v1/chat/completions", b"{not json")
     assert reply.status == 400 and "not JSON" in reply.body["error"]["message"]
@@ -92,22 +94,22 @@ def test_oversized_and_malformed_bodies(relay, server):
 
 
 def test_budget_refusals_are_402(relay, server):
-    token = relay.issue_token("sandbox:4", budget_usd=0.10)
+    token = relay.issue_token("sandbox:4", budget_usd=0.13)
     client = RelayClient(relay.socket_path, token)
     assert client.chat(HELLO).status == 200  # $0.06
-    assert client.chat(HELLO).status == 200  # $0.12: crosses the cap, counted
+    assert client.chat(HELLO).status == 200  # $0.12: its worst case ($0.068) still fitted
     reply = client.chat(HELLO)
     assert reply.status == 402 and reply.body["error"]["type"] == "budget_exceeded"
     assert "budget of sandbox:4 reached" in reply.body["error"]["message"]
     usage = client.usage().body
-    assert usage["account"] == "sandbox:4" and usage["calls"] == 2 and usage["budget_usd"] == 0.10
+    assert usage["account"] == "sandbox:4" and usage["calls"] == 2 and usage["budget_usd"] == 0.13
     assert usage["usd"] == pytest.approx(0.12) and usage["remaining_usd"] == 0.0
     # the run budget ($1.00) stops every token, whatever its own cap
     other = RelayClient(relay.socket_path, relay.issue_token("sandbox:5"))
     statuses = [other.chat(HELLO).status for _ in range(20)]
-    assert statuses.count(200) == 15 and set(statuses[15:]) == {402}  # 0.12 + 15 * 0.06 = 1.02
+    assert statuses.count(200) == 14 and set(statuses[14:]) == {402}  # 0.12 + 14 * 0.06 = 0.96
     assert "run budget reached" in other.chat(HELLO).body["error"]["message"]
-    assert round(relay.gateway.ledger.usage().usd, 2) == 1.02
+    assert round(relay.gateway.ledger.usage().usd, 2) == 0.96
 
 
 def test_provider_failure_is_502_with_the_reason(settings_for, short_dir):
@@ -127,6 +129,7 @@ def test_per_token_recording(relay, short_dir):
     RelayClient(relay.socket_path, relay.issue_token("sandbox:8")).chat(HELLO)
     rows = read(record)
     assert [r["accounts"] for r in rows] == [["sandbox:7", "node:2"]] * 2
+    assert [r["call_id"] for r in rows] == [r["call_id"] for r in read(relay.gateway.record_path)[:2]]
     assert rows[1]["request"]["messages"][-1]["content"] == "again"
     assert relay.gateway.ledger.usage("node:2").calls == 2
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 
 import pytest
 
@@ -147,3 +149,48 @@ def test_container_cannot_find_the_provider_key(base_image, run_id, server, sett
             # PID 1 and the container's configuration are root's: look from the host
             config = docker_client().api.inspect_container(box.id)["Config"]
             assert SECRET not in json.dumps(config)
+
+
+# Holds as many connections to the relay as it can, half-open or trickling, and keeps them busy.
+GREEDY = r'''
+import os, socket, sys, time
+held = []
+for i in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(os.environ["DGM_RELAY_SOCKET"])
+        if i % 2:
+            s.send(b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 100\r\n")
+    except OSError:
+        continue
+    held.append(s)
+print("ready", len(held), flush=True)
+for _ in range(15):
+    for s in held:
+        try:
+            s.send(b"x")
+        except OSError:
+            pass
+    time.sleep(1)
+'''
+
+
+def test_a_greedy_sandbox_does_not_starve_another(base_image, run_id, server, settings_for, short_dir):
+    gateway = Gateway({"task": settings_for(server)})
+    with Relay(gateway, short_dir / "relay") as relay:
+        with Sandbox.start(base_image, run_id=run_id, relay_dir=relay.socket_dir) as greedy, \
+                Sandbox.start(base_image, run_id=run_id, relay_dir=relay.socket_dir) as polite:
+            greedy.put_file("/tmp/greedy.py", GREEDY.encode())
+            polite.put_file("/tmp/client.py", CLIENT.encode())
+            # execs end with every process they started, so the greedy one runs in the foreground, in a thread
+            hog = threading.Thread(target=greedy.exec, args=(["python3", "/tmp/greedy.py", "400"],),
+                                   kwargs={"timeout": 120}, daemon=True)
+            hog.start()
+            for _ in range(100):  # until the greedy sandbox holds every connection it may
+                if max(getattr(relay._server, "_per_peer", {}).values(), default=0) >= getattr(relay, "peer_connections", 64):
+                    break
+                time.sleep(0.1)
+            token = relay.issue_token("sandbox:polite")
+            replies = [relay_call(polite, token) for _ in range(3)]
+            assert [r["status"] for r in replies] == [200] * 3, replies
+    assert gateway.ledger.usage("sandbox:polite").calls == 3
