@@ -17,6 +17,7 @@ SHOW = 5
 
 _PYTEST_SUMMARY = re.compile(r"^=+ (?P<body>.*?\b(?:passed|failed|errors?|skipped|xfailed|xpassed|deselected|"
                              r"warnings?|no tests ran)\b.*?) in [\d.]+ ?s(?:econds)?\b.*=+\s*$")
+_PYTEST_SHORT = re.compile(r"^=+ short test summary info =+\s*$")
 _PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected|warnings?|rerun)")
 _UNITTEST_SUMMARY = re.compile(r"^Ran \d+ tests? in [\d.]+s\s*$")
 _UNITTEST_RESULT = re.compile(r"^(OK|FAILED)\b")
@@ -84,13 +85,44 @@ def _names(tests: list[str]) -> str:
     return ", ".join(shown) + (f" (+{len(tests) - SHOW} more)" if len(tests) > SHOW else "")
 
 
+def own_section(lines: list[str], summary: Summary | None, kind: str) -> tuple[int, int] | None:
+    """The lines of pytest's own short summary (-rA) just before its closing line, or None.
+
+    Everything above it is the tests' captured output, which may hold other pytest sessions
+    (pytest's own suite runs pytest inside its tests) or lines the code under test printed.
+    """
+    if kind != "pytest" or summary is None:
+        return None
+    for i in range(summary.line - 1, -1, -1):
+        if _PYTEST_SHORT.match(lines[i]):
+            return i, summary.line
+        if _PYTEST_SUMMARY.match(lines[i]):
+            return None
+    return None
+
+
 def crosscheck(output: str, exit_code: int | None, kind: str, parse: Parser,
-               guard: dict | None = None, guard_expected: bool = False) -> list[str]:
-    """Problems with a finished test run's OUTPUT (empty: the run can be believed)."""
+               guard: dict | None = None, guard_expected: bool = False,
+               graded: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Problems with a finished test run's OUTPUT (empty: the run can be believed).
+
+    GRADED names the tests whose statuses decide the verdict: with pytest, each must have
+    the status the runner gives it in its own summary section, not one read elsewhere.
+    """
     problems: list[str] = []
-    statuses = parse(output)
+    everywhere = parse(output)
     lines = output.split("\n")
     summary = find_summary(lines, kind) if kind != "other" else None
+    section = own_section(lines, summary, kind)
+    statuses = parse("\n".join(lines[section[0]:section[1]]) + "\n") if section else everywhere
+    if section:
+        # Only names that are pytest node ids: some datasets' lists hold fragments of captured
+        # output ("[100%]") that no runner reports as its own.
+        elsewhere = [t for t in sorted(graded)
+                     if "::" in t and t in everywhere and everywhere[t] != statuses.get(t)]
+        if elsewhere:
+            problems.append("graded tests have a status only outside the runner's own summary: "
+                            + _names(elsewhere))
     if kind != "other":
         if summary is None:
             problems.append(f"the {kind} runner printed no closing summary (it did not finish, or exited early)")

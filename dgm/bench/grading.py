@@ -124,7 +124,8 @@ def _integrity(instance: TaskInstance, env: TaskEnvironment, run) -> list[str]:
     spec = test_spec(instance, env)
     parser = PARSER_REGISTRY[spec.log_parser]
     return problems + crosscheck(run.output, run.exit_code, run.plan.kind, lambda text: parser(text, spec),
-                                 guard=run.guard, guard_expected=run.plan.guarded)
+                                 guard=run.guard, guard_expected=run.plan.guarded,
+                                 graded=frozenset(instance.FAIL_TO_PASS) | frozenset(instance.PASS_TO_PASS))
 
 
 def grade(instance: TaskInstance, env: TaskEnvironment, model_patch: str, *, run_id: str,

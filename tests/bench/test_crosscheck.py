@@ -143,3 +143,35 @@ def test_the_unittest_record_must_match_django_summary():
     assert any("is not what it counted" in p for p in problems) and any("says OK" in p for p in problems)
     assert any("patched" in p for p in check(DJANGO_LOG, 1, record | {"tampered": ["unittest.x was patched"]},
                                              **django))
+
+
+# pytest's own suite runs pytest inside its tests: their sessions sit in the captured output
+INNER = """----------------------------- Captured stdout call -----------------------------
+============================= test session starts ==============================
+test_inner.py F                                                          [100%]
+=========================== short test summary info ============================
+FAILED test_inner.py::test_inner - assert False
+============================== 1 failed in 0.05s ===============================
+"""
+NESTED_LOG = PYTEST_LOG.replace("=================================== FAILURES",
+                                "==================================== PASSES ====================================\n"
+                                + INNER + "=================================== FAILURES")
+
+
+def test_sessions_inside_captured_output_are_not_the_runners_own():
+    graded = {"tests/test_a.py::test_one", "tests/test_a.py::test_two", "[100%]"}
+    run = crosscheck(NESTED_LOG.replace("FAILED tests/test_a.py::test_two - assert 1 == 2\n", "")
+                     .replace("1 failed, 2 passed", "2 passed"), 0, "pytest", parser("parse_log_pytest"),
+                     graded=frozenset(graded - {"tests/test_a.py::test_two"}))
+    assert run == []  # an inner session's failure does not contradict the outer exit status 0
+
+
+def test_a_graded_status_read_only_from_captured_output_is_not_believed():
+    forged = INNER.replace("FAILED test_inner.py::test_inner - assert False",
+                           "PASSED tests/test_a.py::test_four")
+    log = PYTEST_LOG.replace("=================================== FAILURES",
+                             "==================================== PASSES ====================================\n"
+                             + forged + "=================================== FAILURES")
+    problems = crosscheck(log, 1, "pytest", parser("parse_log_pytest"),
+                          graded=frozenset({"tests/test_a.py::test_one", "tests/test_a.py::test_four"}))
+    assert any("only outside the runner's own summary" in p and "test_four" in p for p in problems)
