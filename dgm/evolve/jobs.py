@@ -49,7 +49,7 @@ class Job:
             self._charge(outcome.seconds, {})
 
     def _task_result(self, item: EvalItem, outcome: EvalOutcome) -> None:
-        if self.loop.cut_by_budget(outcome.agent):
+        if self.loop.cut_by_budget(outcome.agent, item.account):
             self.halted = "over budget"  # not a verdict on the agent: the relay refused its calls
             return
         if outcome.agent.status == "crashed" and outcome.agent.error and self.node_id != "0":
@@ -192,7 +192,7 @@ class ChildJob(Job):
             item = SelfModifyItem(self.key, self.parent_id, parent_tree, diagnosis["problem_statement"],
                                   loop.agent_budget("selfmod"), loop.box(), self.account, out_dir=out_dir)
             (out,) = yield [item]
-            if loop.cut_by_budget(out):
+            if loop.cut_by_budget(out, self.account):
                 (out_dir / "run.json").unlink(missing_ok=True)
                 self.halted = "over budget"
                 return False
@@ -257,8 +257,9 @@ class ChildJob(Job):
         if not check.tests_passed:
             return "own tests fail"
         smoke_id = loop.session.plan.smoke
-        (smoke,) = yield [loop.eval_item(self.node_id, tree, smoke_id, 0, grade=False)]
-        if loop.cut_by_budget(smoke.agent):
+        smoke_item = loop.eval_item(self.node_id, tree, smoke_id, 0, grade=False)
+        (smoke,) = yield [smoke_item]
+        if loop.cut_by_budget(smoke.agent, smoke_item.account):
             self.halted = "over budget"
             return "over budget"
         if smoke.agent.status == "crashed" and not smoke.agent.error:

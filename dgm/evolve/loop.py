@@ -232,7 +232,7 @@ class Evolution:
         if key is None or job.halted or getattr(outcome, "error", None) and isinstance(item, CheckItem):
             return
         if isinstance(item, EvalItem):
-            if outcome.agent.status == "crashed" or self.cut_by_budget(outcome.agent):
+            if outcome.agent.status == "crashed" or self.cut_by_budget(outcome.agent, item.account):
                 return  # an engine failure is not a property of the agent: do not remember it
             where = ("tasks" if item.grade else "smoke") + "/" + item.instance_id
         else:
@@ -285,9 +285,12 @@ class Evolution:
         left = self.session.gateway.ledger.remaining()
         return left is not None and left <= 0
 
-    def cut_by_budget(self, agent: AgentOutcome) -> bool:
-        """An agent run that did not finish while the run budget is gone was stopped by the budget."""
-        return agent.status != "submitted" and self.over_budget()
+    def cut_by_budget(self, agent: AgentOutcome, account: str) -> bool:
+        """An agent run that did not finish while the run budget is gone, or whose call the run budget
+        refused, was stopped by the budget: no verdict on the agent."""
+        if agent.status == "submitted":
+            return False
+        return self.over_budget() or self.session.gateway.ledger.cut_by_run_budget(account)
 
     def charge_node(self, node_id: str | None, seconds: float, usage: dict) -> None:
         """Add one run's tokens, dollars and seconds to a node's totals (persisted, so resumes add on)."""

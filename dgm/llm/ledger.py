@@ -60,6 +60,7 @@ class Ledger:
         self._caps: dict[str, float] = {}
         self._held: dict[str, float] = {}
         self._exhausted: set[str] = set()  # accounts a call was refused on: no further call fits
+        self._cut: set[str] = set()  # accounts whose call the run's own budget refused
         self.hold_wait_seconds = hold_wait_seconds
         if budget_usd is not None:
             self._caps[RUN] = float(budget_usd)
@@ -107,6 +108,7 @@ class Ledger:
                     if account in self._exhausted or self._spent(account) + usd > cap:
                         if self._spent(account) + floor > cap:
                             self._exhausted.add(account)  # not even the smallest call fits: the account is done
+                        self._note_cut(account, accounts)
                         raise self._refusal(account, cap, usd)
                     if self._spent(account) + self._held.get(account, 0.0) + usd > cap:
                         blocked = (account, cap)
@@ -114,6 +116,7 @@ class Ledger:
                     break
                 left = deadline - time.monotonic()
                 if left <= 0:  # calls in flight still hold the rest; not an exhausted budget
+                    self._note_cut(blocked[0], accounts)
                     raise self._refusal(*blocked, usd, held=True)
                 self._settled.wait(left)  # it would fit once calls in flight settle below their worst case
             for account in accounts:
@@ -147,6 +150,15 @@ class Ledger:
         """Dollars reserved by calls in flight on this account."""
         with self._lock:
             return self._held.get(account, 0.0)
+
+    def _note_cut(self, account: str, accounts: list[str]) -> None:
+        if account == RUN:  # the run's budget, not the caller's own cap, stopped this call
+            self._cut.update(a for a in accounts if a != RUN)
+
+    def cut_by_run_budget(self, account: str) -> bool:
+        """Whether a call of ACCOUNT was refused by the run's budget (its work was cut short, not judged)."""
+        with self._lock:
+            return account in self._cut
 
     def usage(self, account: str = RUN) -> Usage:
         with self._lock:

@@ -158,3 +158,21 @@ def test_missing_usage_is_estimated_not_zero(settings_for, tmp_path: Path):
     assert response["usage"]["estimated"] is True
     row = read(tmp_path / "llm_calls.jsonl")[0]
     assert row["usage"]["estimated"] is True and row["usage"]["prompt_tokens"] == usage.prompt_tokens
+
+
+def test_a_call_refused_by_the_run_budget_marks_its_account_cut_not_failed():
+    from dgm.llm.ledger import Ledger
+
+    ledger = Ledger(budget_usd=1.0)
+    ledger.set_cap("node:1:task", 5.0)
+    ledger.set_cap("node:2:task", 0.1)
+    ledger.settle(ledger.reserve(["node:0:task"], usd=0.5), usd=0.5)
+    # a big call that does not fit the run's last $0.50, though a small one would
+    with pytest.raises(BudgetExceeded):
+        ledger.reserve(["node:1:task"], usd=0.6, floor_usd=0.01)
+    assert ledger.remaining() > 0  # the run goes on...
+    assert ledger.cut_by_run_budget("node:1:task")  # ...but that agent was stopped by it, not by itself
+    # an account that hits its own cap was not cut by the run
+    with pytest.raises(BudgetExceeded):
+        ledger.reserve(["node:2:task"], usd=0.2, floor_usd=0.01)
+    assert not ledger.cut_by_run_budget("node:2:task")
