@@ -6,7 +6,7 @@ row per child after each transition and a resumed run continues from the rows.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
 
@@ -146,10 +146,12 @@ class ChildState:
         return replace(self, **changes)
 
     def to_json(self) -> dict:
-        data = asdict(self)
+        # By hand rather than dataclasses.asdict: this runs after every transition.
+        data = {name: getattr(self, name) for name in _FIELDS}
         data["phase"] = self.phase.value
         data["verdict"] = self.verdict.value if self.verdict else None
         data["todo"] = list(self.todo)
+        data["meta"] = dict(self.meta)
         return data
 
     @classmethod
@@ -159,3 +161,6 @@ class ChildState:
         data["verdict"] = Verdict(data["verdict"]) if data.get("verdict") else None
         data["todo"] = tuple(data.get("todo") or ())
         return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(ChildState))

@@ -1,0 +1,96 @@
+"""What a policy sees: an in-memory mirror of the tree the scheduler keeps in step with the archive.
+
+The nodes are dgm.archive Node records (commit left empty), so dgm.selection's strategies read
+them unchanged, without a query per decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dgm.archive.node import Node
+from dgm.scheduler.states import ChildState, Phase
+
+
+@dataclass
+class TreeView:
+    tasks: tuple[str, ...]                              # the pool an open node is evaluated on
+    nodes: dict[str, Node] = field(default_factory=dict)
+    states: dict[str, ChildState] = field(default_factory=dict)   # by key
+    key_of: dict[str, str] = field(default_factory=dict)          # node id -> key
+    asked: dict[str, set] = field(default_factory=dict)           # node id -> instance ids asked so far
+    children: dict[str, int] = field(default_factory=dict)        # node id -> children of every status
+    evals: int = 0            # task evaluations asked (smoke runs included)
+    evals_done: int = 0
+    expansions: int = 0       # children started
+    slots: int = 1
+    succ: dict[str, int] = field(default_factory=dict)             # node id -> resolved results
+    fail: dict[str, int] = field(default_factory=dict)             # node id -> unresolved results
+    rejected: int = 0
+    _open: dict[str, None] = field(default_factory=dict)
+    _active: dict[str, None] = field(default_factory=dict)        # keys of children not yet decided
+
+    # ---- writes (the scheduler's) ------------------------------------------------------------------
+    def add_node(self, node: Node) -> None:
+        self.nodes[node.id] = node
+        node.results = dict(node.results)   # the mirror's own copy
+        s = sum(1 for r in node.results.values() if r.get("resolved"))
+        self.succ[node.id], self.fail[node.id] = s, len(node.results) - s
+        self.rejected += node.status.startswith("rejected:")
+        self.asked.setdefault(node.id, set(node.results))
+        self.children.setdefault(node.id, 0)
+        if node.parent_id is not None:
+            self.children[node.parent_id] = self.children.get(node.parent_id, 0) + 1
+
+    def put_state(self, state: ChildState) -> None:
+        self.states[state.key] = state
+        if state.node_id is not None:
+            self.key_of[state.node_id] = state.key
+            if state.phase is Phase.OPEN:
+                self._open[state.node_id] = None
+            else:
+                self._open.pop(state.node_id, None)
+        if state.done or state.phase is Phase.OPEN:
+            self._active.pop(state.key, None)
+        else:
+            self._active[state.key] = None
+
+    def set_status(self, node_id: str, status: str) -> None:
+        node = self.nodes[node_id]
+        self.rejected += status.startswith("rejected:") - node.status.startswith("rejected:")
+        node.status = status
+
+    def record(self, node_id: str, instance_id: str, resolved: bool) -> None:
+        node = self.nodes[node_id]
+        old = node.results.get(instance_id)
+        if old is not None:
+            self.succ[node_id] -= bool(old["resolved"])
+            self.fail[node_id] -= not old["resolved"]
+        node.results[instance_id] = {"resolved": bool(resolved)}
+        self.succ[node_id] += bool(resolved)
+        self.fail[node_id] += not resolved
+        node.score = self.succ[node_id] / len(node.results)
+
+    # ---- reads (the policies') ----------------------------------------------------------------------
+    def open_nodes(self) -> list[str]:
+        """Admitted nodes the policy evaluates task by task (open plan)."""
+        return list(self._open)
+
+    def active(self) -> int:
+        """Children under way: started, not decided, not yet open (the root's staged evaluation included)."""
+        return len(self._active)
+
+    def unasked(self, node_id: str) -> list[str]:
+        asked = self.asked.get(node_id, ())
+        return [t for t in self.tasks if t not in asked]
+
+    def counts(self, node_id: str) -> tuple[int, int]:
+        """(resolved, unresolved) of the node's own graded results."""
+        return self.succ[node_id], self.fail[node_id]
+
+    def unborn(self) -> int:
+        """Children under way that have no node yet."""
+        return sum(1 for k in self._active if self.states[k].node_id is None)
+
+    def node_list(self) -> list[Node]:
+        return list(self.nodes.values())
