@@ -72,8 +72,11 @@ class Scheduler:
         self._next_key = 0
 
     # ---- the run ----------------------------------------------------------------------------------------
-    def run(self) -> SchedulerStats:
+    def run(self, root: str | None = "0") -> SchedulerStats:
+        """Drive until the policy has nothing left or the budget stops it; `root` is evaluated first."""
         self._resume()
+        if root is not None and not any(s.node_id == root and s.root for s in self.view.states.values()):
+            self._begin(ChildState("root", None, node_id=root, root=True))
         try:
             while True:
                 self._fill()
@@ -85,7 +88,8 @@ class Scheduler:
         except BaseException:
             self.executor.shutdown(wait=False)
             raise
-        self._halt_rest()
+        if self.stats.stopped != "wall time":   # a clock stop leaves children pending for a resume
+            self._halt_rest()
         return self.stats
 
     def _resume(self) -> None:
@@ -93,6 +97,9 @@ class Scheduler:
         for state in self.store.load():
             self._next_key = max(self._next_key, _key_number(state.key) + 1)
             self.view.put_state(state)
+            if not state.root and state.parent_id is not None:
+                self.view.expansions += 1
+                self.view.started[state.parent_id] = self.view.started.get(state.parent_id, 0) + 1
             if state.done:
                 continue
             for work in resume(state, self.policy.plan):
@@ -132,16 +139,11 @@ class Scheduler:
             self.stats.stopped = "wall time"
         return self.stats.stopped
 
-    def start_root(self, node_id: str = "0") -> None:
-        """Evaluate an existing node (the seed) under the policy's plan, as iteration 0 does."""
-        if any(s.node_id == node_id for s in self.view.states.values()):
-            return
-        self._begin(ChildState("root", None, node_id=node_id, root=True))
-
     def _expand(self, parent_id: str) -> None:
         key = f"c{self._next_key}"
         self._next_key += 1
         self.view.expansions += 1
+        self.view.started[parent_id] = self.view.started.get(parent_id, 0) + 1
         self._begin(ChildState(key, parent_id))
 
     def _begin(self, state: ChildState) -> None:

@@ -29,38 +29,34 @@ _PHI = NormalDist()
 class SequentialPolicy:
     name = "sequential"
 
-    def __init__(self, selector: Selector, plan: EvalPlan, *, delta: float = 0.2, min_tasks: int = 4,
-                 confirm: int = 30, root_tasks: int = 50, per_node_inflight: int = 2, epsilon: float = 0.1,
-                 pick_min: int = 10, seed: int = 0) -> None:
+    def __init__(self, selector: Selector, plan: EvalPlan, *, delta: float = 0.1, min_tasks: int = 5,
+                 alpha: float = 0.6, epsilon: float = 0.1, seed: int = 0) -> None:
         if not 0.0 < delta < 1.0:
             raise TypeError(f"delta={delta} must lie in (0, 1)")
         self.selector = selector
         self.plan = EvalPlan(smoke=plan.smoke, gate=plan.gate, open=True)
-        self.delta, self.min_tasks, self.confirm, self.root_tasks = delta, min_tasks, confirm, root_tasks
-        self.per_node_inflight, self.epsilon, self.pick_min = per_node_inflight, epsilon, pick_min
-        self.rng = random.Random(seed)
+        self.delta, self.min_tasks, self.alpha, self.epsilon = delta, min_tasks, alpha, epsilon
+        self.rng = np.random.default_rng(seed)
+        self.pyrng = random.Random(seed)
         self._order: list[str] | None = None
 
-    # ---- the shared task order --------------------------------------------------------------------------
     def order(self, view: TreeView) -> list[str]:
+        """One task order for every node, so a child's first tasks are its parent's: comparisons pair."""
         if self._order is None:
             self._order = list(view.tasks)
-            random.Random(0).shuffle(self._order)   # fixed across nodes: comparisons are paired
+            random.Random(0).shuffle(self._order)
         return self._order
 
-    def target(self, view: TreeView, node_id: str) -> int:
-        return self.root_tasks if view.nodes[node_id].parent_id is None else self.confirm
-
-    # ---- the test -----------------------------------------------------------------------------------------
+    # ---- the test ---------------------------------------------------------------------------------------------
     def p_better(self, view: TreeView, node_id: str) -> float:
         """P(child beats its parent) from the tasks both have answered (sign test, Beta(1, 1) prior)."""
         node = view.nodes[node_id]
         parent = view.nodes.get(node.parent_id or "")
         if parent is None:
             return 1.0
-        mine, theirs = node.results, parent.results
+        theirs = parent.results
         wins = losses = 0
-        for iid, r in mine.items():
+        for iid, r in node.results.items():
             other = theirs.get(iid)
             if other is not None and r["resolved"] != other["resolved"]:
                 if r["resolved"]:
@@ -76,49 +72,46 @@ class SequentialPolicy:
         node = view.nodes.get(state.node_id or "")
         if node is None or node.parent_id is None or len(node.results) < self.min_tasks:
             return None
+        if view.started.get(node.id):
+            return None   # already a parent: its children need it admitted
         if self.p_better(view, node.id) < self.delta:
             return Close(Verdict.BELOW_GATE)
         return None
 
-    # ---- the next free slot ---------------------------------------------------------------------------------
+    # ---- the next free slot (HGM's schedule over the nodes the test keeps) ---------------------------------------
     def next(self, view: TreeView) -> list[Proposal]:
+        # Closed children leave the tree count, so what the test saves is spent on new children.
+        tree = len(view.nodes) - view.rejected - 1 + view.unborn()
+        if view.evals_done ** self.alpha >= tree:
+            parent = self._parent(view)
+            if parent is not None:
+                return [Expand(parent)]
         probe = self._probe(view)
         if probe is not None:
             return [probe]
-        if view.active() >= 2 * view.slots:
-            return []
-        # Parents come from nodes whose test is over (confirmed): a node still under test may yet be
-        # closed, and a child of a closed node would have no admitted parent.
-        pool = [n for n in view.nodes.values() if n.status != "admitted" or self.confirmed(view, n.id)]
-        if not any(n.status == "admitted" and n.results for n in pool):
-            return []
-        return [Expand(self.selector.select(pool, view.children, 1, self.rng)[0])]
+        parent = self._parent(view)
+        return [Expand(parent)] if parent is not None and view.active() < 4 * view.slots else []
 
-    def confirmed(self, view: TreeView, node_id: str) -> bool:
-        return len(view.nodes[node_id].results) >= self.target(view, node_id)
+    def _parent(self, view: TreeView) -> str | None:
+        if not scored_admitted(view):
+            return None
+        return self.selector.select(view.node_list(), view.children, 1, self.pyrng)[0]
 
     def _probe(self, view: TreeView) -> Probe | None:
-        best, best_p = None, -1.0
-        for node_id in view.open_nodes():
-            asked = view.asked.get(node_id, set())
-            done = len(view.nodes[node_id].results)
-            if len(asked) >= self.target(view, node_id) or len(asked) - done >= self.per_node_inflight:
-                continue
-            p = self.p_better(view, node_id) if done >= 1 else 0.5
-            if view.nodes[node_id].parent_id is None:
-                p = 2.0   # the reference of every comparison below it goes first
-            if p > best_p:
-                best, best_p = node_id, p
-        if best is None:
-            return None
-        task = next((t for t in self.order(view) if t not in view.asked.get(best, ())), None)
-        return Probe(best, task) if task is not None else None
-
-    def pick(self, view: TreeView) -> str | None:
-        ids = [i for i in scored_admitted(view) if len(view.nodes[i].results) >= self.pick_min]
-        ids = ids or scored_admitted(view)
+        ids = [i for i in view.open_nodes() if len(view.asked.get(i, ())) < len(view.tasks)]
         if not ids:
             return None
-        s = np.array([view.counts(i)[0] for i in ids], dtype=float)
-        f = np.array([view.counts(i)[1] for i in ids], dtype=float)
+        s = np.array([view.succ[i] for i in ids], dtype=float)
+        f = np.array([view.fail[i] for i in ids], dtype=float)
+        node = ids[int(np.argmax(self.rng.beta(1.0 + s, 1.0 + f)))]
+        asked = view.asked.get(node, ())
+        task = next((t for t in self.order(view) if t not in asked), None)
+        return Probe(node, task) if task is not None else None
+
+    def pick(self, view: TreeView) -> str | None:
+        ids = scored_admitted(view)
+        if not ids:
+            return None
+        s = np.array([view.succ[i] for i in ids], dtype=float)
+        f = np.array([view.fail[i] for i in ids], dtype=float)
         return ids[int(np.argmax(beta_quantile(s, f, self.epsilon)))]

@@ -6,7 +6,7 @@ them unchanged, without a query per decision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dgm.archive.node import Node
 from dgm.scheduler.states import ChildState, Phase
@@ -27,13 +27,14 @@ class TreeView:
     succ: dict[str, int] = field(default_factory=dict)             # node id -> resolved results
     fail: dict[str, int] = field(default_factory=dict)             # node id -> unresolved results
     rejected: int = 0
+    started: dict[str, int] = field(default_factory=dict)          # parent id -> children started
     _open: dict[str, None] = field(default_factory=dict)
     _active: dict[str, None] = field(default_factory=dict)        # keys of children not yet decided
 
     # ---- writes (the scheduler's) ------------------------------------------------------------------
     def add_node(self, node: Node) -> None:
+        node = replace(node, results=dict(node.results), meta={})   # the mirror's own copy
         self.nodes[node.id] = node
-        node.results = dict(node.results)   # the mirror's own copy
         s = sum(1 for r in node.results.values() if r.get("resolved"))
         self.succ[node.id], self.fail[node.id] = s, len(node.results) - s
         self.rejected += node.status.startswith("rejected:")

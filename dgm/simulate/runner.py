@@ -59,7 +59,8 @@ def plan_for(world: World) -> EvalPlan:
 
 def simulate(policy: str, *, strategy: str | None = None, params: WorldParams | None = None, seed: int = 0,
              workers: int = 8, max_evals: int | None = None, iterations: int = 80, children: int = 2,
-             policy_params: dict | None = None, work_dir: Path | None = None) -> RunResult:
+             policy_params: dict | None = None, work_dir: Path | None = None, archive: str = "real",
+             trace_every: int = 1) -> RunResult:
     """Run one policy in one world seed; `max_evals` caps task evaluations (dgm also stops at `iterations`)."""
     params = params or WorldParams()
     world = World(params, seed)
@@ -70,35 +71,52 @@ def simulate(policy: str, *, strategy: str | None = None, params: WorldParams | 
     pol = make_policy(policy, plan_for(world), strategy=strategy, params=pparams, seed=seed)
     with tempfile.TemporaryDirectory(prefix="dgm-sim-") as tmp:
         root = Path(work_dir) if work_dir else Path(tmp)
-        return _run(pol, world, root, seed, workers, max_evals)
+        return _run(pol, world, root, seed, workers, max_evals, archive, trace_every)
 
 
-def _run(policy: Any, world: World, root: Path, seed: int, workers: int, max_evals: int | None) -> RunResult:
-    started = time.perf_counter()
-    seed_tree = root / "seed"
-    seed_tree.mkdir(parents=True, exist_ok=True)
-    (seed_tree / "agent.json").write_text('{"genome": 0}\n')
-    archive = Archive.create(root / "archive", seed_tree)
-    executor = SimulatedExecutor(world)
+def open_run(root: Path, world: World, archive_kind: str = "real") -> tuple[Any, SimHost, TreeView, StateStore]:
+    """The archive, host, view and state store of a simulated run in `root` (created, or reopened)."""
+    if archive_kind == "memory":
+        from dgm.simulate.memory import MemoryArchive
+
+        archive: Any = MemoryArchive()
+        store = StateStore(":memory:", durable=False)
+    else:
+        if (root / "archive").is_dir():
+            archive = Archive.open(root / "archive")
+        else:
+            seed_tree = root / "seed"
+            seed_tree.mkdir(parents=True, exist_ok=True)
+            (seed_tree / "agent.json").write_text('{"genome": 0}\n')
+            archive = Archive.create(root / "archive", seed_tree)
+        store = StateStore(root / "states.sqlite", durable=False)
     host = SimHost(archive, world, root / "work")
     view = TreeView(tasks=world.task_ids)
-    view.add_node(archive.get("0"))
-    view.nodes["0"].meta = {}
-    store = StateStore(root / "states.sqlite", durable=False)
+    for node in archive.nodes():
+        view.add_node(node)
+    return archive, host, view, store
+
+
+def _run(policy: Any, world: World, root: Path, seed: int, workers: int, max_evals: int | None,
+         archive_kind: str, trace_every: int) -> RunResult:
+    started = time.perf_counter()
+    archive, host, view, store = open_run(root, world, archive_kind)
+    executor = SimulatedExecutor(world)
     trace: list[tuple[int, float, float, float]] = []
 
     def on_event(s: Scheduler, work: Any, outcome: Any) -> None:
-        if isinstance(work, Evaluate):
+        if isinstance(work, Evaluate) and (view.evals_done % trace_every == 0 or not trace):
             pick = policy.pick(view)
             q = world.node_quality(pick) if pick is not None else float("nan")
             trace.append((view.evals_done, s.stats.usd, executor.clock, q))
 
     sched = Scheduler(policy, executor, host, store, view, slots=workers, budget=Budget(evals=max_evals),
                       on_event=on_event)
-    sched.start_root("0")
     stats = sched.run()
     store.close()
     final = policy.pick(view)
+    if trace and view.evals_done != trace[-1][0]:
+        trace.append((view.evals_done, stats.usd, executor.clock, world.node_quality(final) if final else float("nan")))
     admitted = [n.id for n in view.nodes.values() if n.status == "admitted" and n.results]
     best = max((world.node_quality(i) for i in admitted), default=float("nan"))
     final_q = world.node_quality(final) if final is not None else float("nan")

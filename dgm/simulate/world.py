@@ -22,9 +22,9 @@ SPEC: dict[str, tuple[Any, float, float, str]] = {
     "clusters": (4, 1, 64, "assumed: a few kinds of task (repositories, kinds of fix)"),
     "seed_quality": (0.20, 0.01, 0.95, "DGM: the seed agent solves 20% on SWE-bench"),
     "task_spread": (2.2, 0.0, 6.0, "calibrated: identical agents disagree on about a fifth of the tasks"),
-    "mutation_mean": (-0.10, -2.0, 2.0, "calibrated: the dgm policy climbs 0.20 -> ~0.45 in 80 x 2 children"),
-    "mutation_sd": (0.35, 0.0, 3.0, "calibrated with mutation_mean (logit step per cluster)"),
-    "shared_mutation_sd": (0.25, 0.0, 3.0, "calibrated: a part of each step moves every cluster together"),
+    "mutation_mean": (0.0, -2.0, 2.0, "calibrated: the dgm policy climbs 0.20 -> ~0.45 in 80 x 2 children"),
+    "mutation_sd": (0.36, 0.0, 3.0, "calibrated with mutation_mean (logit step per cluster)"),
+    "shared_mutation_sd": (0.30, 0.0, 3.0, "calibrated: a part of each step moves every cluster together"),
     "broken": (0.50, 0.0, 1.0, "DGM: about half of the children pass the compile / edit checks"),
     "diagnosis_fail": (0.02, 0.0, 1.0, "assumed: a malformed diagnosis after retries is rare"),
     "cost_diagnose_usd": (0.10, 0.0, 1e4, "assumed: one diagnosis call on a long prompt"),
@@ -45,9 +45,9 @@ class WorldParams:
     clusters: int = 4
     seed_quality: float = 0.20
     task_spread: float = 2.2
-    mutation_mean: float = -0.10
-    mutation_sd: float = 0.35
-    shared_mutation_sd: float = 0.25
+    mutation_mean: float = 0.0
+    mutation_sd: float = 0.36
+    shared_mutation_sd: float = 0.30
     broken: float = 0.50
     diagnosis_fail: float = 0.02
     cost_diagnose_usd: float = 0.10
