@@ -167,7 +167,7 @@ class Scheduler:
         if isinstance(work, Evaluate):
             self.view.evals += 1
             if work.graded:
-                self.view.asked.setdefault(work.node_id, set()).add(work.instance_id)
+                self.view.ask(work.node_id, work.instance_id)
         self.queue.append(work)
 
     def _submit(self, work: Work) -> None:

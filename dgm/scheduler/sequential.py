@@ -17,7 +17,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from dgm.scheduler.policies import Expand, Probe, Proposal, beta_quantile, scored_admitted
+from dgm.scheduler.policies import Expand, Probe, Proposal, beta_quantile, scored_admitted, thompson_argmax
 from dgm.scheduler.states import ChildState, Close, EvalPlan
 from dgm.scheduler.verdicts import Verdict
 from dgm.scheduler.view import TreeView
@@ -29,13 +29,14 @@ _PHI = NormalDist()
 class SequentialPolicy:
     name = "sequential"
 
-    def __init__(self, selector: Selector, plan: EvalPlan, *, delta: float = 0.1, min_tasks: int = 5,
-                 alpha: float = 0.6, epsilon: float = 0.1, seed: int = 0) -> None:
+    def __init__(self, selector: Selector, plan: EvalPlan, *, delta: float = 0.2, min_tasks: int = 5,
+                 alpha: float = 0.6, epsilon: float = 0.1, prior: float = 0.0, seed: int = 0) -> None:
         if not 0.0 < delta < 1.0:
             raise TypeError(f"delta={delta} must lie in (0, 1)")
         self.selector = selector
         self.plan = EvalPlan(smoke=plan.smoke, gate=plan.gate, open=True)
         self.delta, self.min_tasks, self.alpha, self.epsilon = delta, min_tasks, alpha, epsilon
+        self.prior = float(prior)
         self.rng = np.random.default_rng(seed)
         self.pyrng = random.Random(seed)
         self._order: list[str] | None = None
@@ -98,12 +99,11 @@ class SequentialPolicy:
         return self.selector.select(view.node_list(), view.children, 1, self.pyrng)[0]
 
     def _probe(self, view: TreeView) -> Probe | None:
-        ids = [i for i in view.open_nodes() if len(view.asked.get(i, ())) < len(view.tasks)]
-        if not ids:
+        cand = view.probe_candidates()
+        if not len(cand):
             return None
-        s = np.array([view.succ[i] for i in ids], dtype=float)
-        f = np.array([view.fail[i] for i in ids], dtype=float)
-        node = ids[int(np.argmax(self.rng.beta(1.0 + s, 1.0 + f)))]
+        s, f = self.columns(view, cand)
+        node = view.ids[int(cand[thompson_argmax(self.rng, s, f)])]
         asked = view.asked.get(node, ())
         task = next((t for t in self.order(view) if t not in asked), None)
         return Probe(node, task) if task is not None else None
@@ -112,6 +112,19 @@ class SequentialPolicy:
         ids = scored_admitted(view)
         if not ids:
             return None
-        s = np.array([view.succ[i] for i in ids], dtype=float)
-        f = np.array([view.fail[i] for i in ids], dtype=float)
+        s, f = self.columns(view, np.array([view.index[i] for i in ids], dtype=np.int64))
         return ids[int(np.argmax(beta_quantile(s, f, self.epsilon)))]
+
+    def columns(self, view: TreeView, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each node's results, plus `prior` pseudo-results at its parent's mean: a child is its parent
+        plus a small step, so the parent's record is evidence about the child until its own outweighs it."""
+        s, f = view.col_s[idx].astype(float), view.col_f[idx].astype(float)
+        if self.prior:
+            par = view.col_parent[idx]
+            has = par >= 0
+            ps, pf = view.col_s[par[has]], view.col_f[par[has]]
+            m = (1.0 + ps) / (2.0 + ps + pf)
+            w = np.minimum(self.prior, ps + pf)
+            s[has] += w * m
+            f[has] += w * (1.0 - m)
+        return s, f

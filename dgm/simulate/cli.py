@@ -23,7 +23,8 @@ EPILOG = """\
 policies: dgm (iterations of k children, gated stages), hgm (asynchronous, clade Thompson
 sampling, expand when evals^alpha >= tree size), sequential (hgm's schedule, and a child is closed
 as soon as the posterior probability that it beats its parent falls below delta).
-strategies: score_child_prop, score_prop, best, random, hgm_thompson (dgm.selection).
+strategies: score_child_prop, score_prop, best, random, hgm_thompson (dgm.selection) and
+lower_bound (argmax of the epsilon-quantile of a node's own posterior).
 world parameters: a TOML file with a [world] table, or -w KEY=VALUE; `--show-world` lists them.
 
 example: dgm simulate --seeds 5 --policies dgm,hgm,sequential --plot sim.png"""
@@ -38,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated policies (default: dgm,hgm,sequential)")
     p.add_argument("--strategies", default="", metavar="LIST",
                    help="comma-separated selection strategies, crossed with the policies "
-                        "(default: each policy's own: dgm score_child_prop, hgm and sequential hgm_thompson)")
+                        "(default: each policy's own: dgm score_child_prop, hgm hgm_thompson, sequential lower_bound)")
     p.add_argument("--seeds", type=int, default=3, metavar="N", help="world seeds per combination (default: 3)")
     p.add_argument("--first-seed", type=int, default=0, metavar="S", help="seeds are S, S+1, ... (default: 0)")
     p.add_argument("--workers", type=int, default=8, metavar="W", help="executor slots (default: 8)")
@@ -60,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from dgm.errors import BadInput
     from dgm.scheduler.policies import POLICIES
-    from dgm.selection import SELECTORS
+    from dgm.scheduler.strategies import STRATEGIES as SELECTORS
     from dgm.simulate.world import SPEC, WorldParams
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
