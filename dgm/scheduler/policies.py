@@ -189,3 +189,12 @@ def make_policy(name: str, plan: EvalPlan, *, strategy: str | None = None, param
                        hint="see docs/scheduler.md for each policy's parameters") from None
 
 
+
+
+def policy_from_table(table: dict | None, plan: EvalPlan, *, seed: int = 0) -> Any:
+    """A policy from a config's `[policy]` table: name (default dgm), strategy, and the rest as parameters."""
+    data = dict(table or {})
+    name = str(data.pop("name", "dgm"))
+    strategy = data.pop("strategy", None)
+    strategy_params = data.pop("strategy_params", None)
+    return make_policy(name, plan, strategy=strategy, params=data, seed=seed, strategy_params=strategy_params)

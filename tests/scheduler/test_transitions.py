@@ -155,3 +155,18 @@ def test_an_unexpected_outcome_is_a_scheduler_bug() -> None:
     state, _ = start(ChildState("1.1", "0"), PLAN)
     with pytest.raises(BadTransition):
         transition(state, check(), PLAN)
+
+
+def test_policy_table_reads_like_the_config() -> None:
+    from dgm.errors import BadInput
+    from dgm.scheduler.policies import DgmPolicy, HgmPolicy, policy_from_table
+
+    assert isinstance(policy_from_table(None, PLAN), DgmPolicy)
+    hgm = policy_from_table({"name": "hgm", "alpha": 0.5}, PLAN)
+    assert isinstance(hgm, HgmPolicy) and hgm.alpha == 0.5 and hgm.plan.open
+    with pytest.raises(BadInput, match="choose one of dgm, hgm, sequential"):
+        policy_from_table({"name": "fast"}, PLAN)
+    with pytest.raises(BadInput, match="bad parameters for policy 'hgm'"):
+        policy_from_table({"name": "hgm", "alfa": 0.5}, PLAN)
+    with pytest.raises(BadInput, match="lower_bound"):
+        policy_from_table({"name": "hgm", "strategy": "nope"}, PLAN)
