@@ -62,14 +62,8 @@ def _norm_ppf(q: float) -> float:
 
 
 def thompson_argmax(rng: np.random.Generator, s: np.ndarray, f: np.ndarray) -> int:
-    """argmax of one Beta(1 + s, 1 + f) draw per node. Over many nodes, those whose 4-sigma upper bound is
-    below the best 4-sigma lower bound are left out first (they win a draw with probability ~1e-9)."""
-    if len(s) > 512:
-        a, b = 1.0 + s, 1.0 + f
-        mean = a / (a + b)
-        sd = np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1.0)))
-        keep = np.flatnonzero(mean + 4.0 * sd >= np.max(mean - 4.0 * sd))
-        return int(keep[int(np.argmax(rng.beta(a[keep], b[keep])))])
+    """argmax of one Beta(1 + s, 1 + f) draw per node (HGM's rule). One vectorised draw over every
+    node: pre-filtering hopeless nodes by confidence bounds cost more than it saved (measured)."""
     return int(np.argmax(rng.beta(1.0 + s, 1.0 + f)))
 
 

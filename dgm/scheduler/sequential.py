@@ -118,7 +118,7 @@ class SequentialPolicy:
     def columns(self, view: TreeView, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each node's results, plus `prior` pseudo-results at its parent's mean: a child is its parent
         plus a small step, so the parent's record is evidence about the child until its own outweighs it."""
-        s, f = view.col_s[idx].astype(float), view.col_f[idx].astype(float)
+        s, f = view.col_s[idx], view.col_f[idx]   # fancy indexing copies: safe to add to
         if self.prior:
             par = view.col_parent[idx]
             has = par >= 0
