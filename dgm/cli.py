@@ -27,6 +27,7 @@ COMMANDS: list[str] = [
     "dgm.evolve.cli",
     "dgm.report.cli",
     "dgm.replay.cli",
+    "dgm.simulate.cli",
 ]
 
 
