@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from dgm.diffs import GITLINK_MODE, LINK_MODE, DiffRefused, FileDiff, Hunk
+from dgm.diffs import GITLINK_MODE, DiffRefused, FileDiff, Hunk
 
 MAX_FILE_BYTES = 50_000_000
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

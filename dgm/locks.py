@@ -126,13 +126,28 @@ def _may_hold(record: dict) -> bool:
     pid = record.get("pid")
     if record.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
         return True
+    return process_alive(pid)
+
+
+def process_start(pid: int) -> str:
+    """The kernel's start time of PID (tells a live process from a reused pid); '' if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_alive(pid: int, start: str = "") -> bool:
+    """Whether PID runs (and, given START, is still the process that started then)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass
-    return True
+    return not start or process_start(pid) == start
 
 
 def _read_holder(run_dir: Path) -> Holder:

@@ -21,7 +21,7 @@ from dgm.archive import index
 from dgm.archive.gitstore import GitStore
 from dgm.archive.node import Node, check_status, score_of
 from dgm.archive.snapshot import check_tree, import_tree
-from dgm.errors import ArchiveError, BadInput, NotAnArchive, UnknownNode
+from dgm.errors import BadInput, NotAnArchive, UnknownNode
 
 if TYPE_CHECKING:
     import networkx

@@ -8,6 +8,8 @@ import stat
 from pathlib import Path
 from typing import Any, Iterator
 
+from dgm.artifacts.calls import iter_calls
+
 MAX_TEXT_BYTES = 2_000_000
 
 
@@ -40,22 +42,8 @@ def read_json(path: Path, max_bytes: int = MAX_TEXT_BYTES) -> Any:
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:
-    """Each JSON object line of a regular file, streamed (a run's call log can be large); a torn or foreign
-    line is skipped."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            return
-        for line in fh:
-            try:
-                entry = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(entry, dict):
-                yield entry
+    """Each usable line of a run's call log (a regular file, read under the recording's caps)."""
+    yield from iter_calls(path)
 
 
 def failing_tests(report: Any) -> list[str]:

@@ -36,7 +36,7 @@ def _disk(label: str, path: Path) -> Check:
         return Check("warn", f"free disk under {label} ({path}): cannot see it from here")
     if free < DISK_FAIL_GB:
         return Check("FAIL", f"free disk under {label} ({path}): {free:.1f} GiB",
-                     f"free space (images and builds need several GiB); `dgm sandbox prune`")
+                     "free space (images and builds need several GiB); `dgm sandbox prune`")
     level = "warn" if free < DISK_WARN_GB else "ok"
     return Check(level, f"free disk under {label} ({path}): {free:.1f} GiB",
                  "environment images for many tasks need tens of GiB" if level == "warn" else "")

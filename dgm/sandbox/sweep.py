@@ -6,6 +6,7 @@ import os
 import socket
 from functools import lru_cache
 
+from dgm.locks import process_alive, process_start
 from dgm.sandbox.engine import docker_client
 
 
@@ -19,25 +20,6 @@ def host_identity() -> str:
     return f"{socket.gethostname()}:{ns}"
 
 
-def process_start(pid: int) -> str:
-    """The kernel's start time of PID (tells a live process from a reused pid); '' if gone."""
-    try:
-        stat = open(f"/proc/{pid}/stat").read()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _process_alive(pid: int, start: str) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return not start or process_start(pid) == start
-
-
 def owner_state(labels: dict[str, str]) -> str:
     """Whose container this is: "self", "live" (another live process here), "dead", or "unknown"."""
     if labels.get("dgm.host") != host_identity():
@@ -49,7 +31,7 @@ def owner_state(labels: dict[str, str]) -> str:
     start = labels.get("dgm.pidstart", "")
     if pid == os.getpid() and (not start or start == process_start(pid)):
         return "self"
-    return "live" if _process_alive(pid, start) else "dead"
+    return "live" if process_alive(pid, start) else "dead"
 
 
 def sweep(run_id: str | None = None, *, force: bool = False) -> int:
