@@ -99,7 +99,7 @@ def overhead(nodes: int = 10_000) -> None:
     """The scheduler's own cost per work item (policy decision, transition, state row) on a big tree."""
     from dgm.archive.node import Node
     from dgm.evolve.items import AgentOutcome, EvalOutcome
-    from dgm.scheduler.policies import make_policy
+    from dgm.scheduler.registry import make_policy
     from dgm.scheduler.states import ChildState, Phase
     from dgm.scheduler.store import StateStore
     from dgm.scheduler.transitions import transition

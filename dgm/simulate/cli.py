@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from dgm.errors import BadInput
-    from dgm.scheduler.policies import POLICIES
+    from dgm.scheduler.registry import POLICIES
     from dgm.scheduler.strategies import STRATEGIES as SELECTORS
     from dgm.simulate.world import SPEC, WorldParams
 

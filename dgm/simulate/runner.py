@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from dgm.archive import Archive
-from dgm.scheduler.policies import make_policy
+from dgm.scheduler.registry import make_policy
 from dgm.scheduler.scheduler import Budget, Scheduler
 from dgm.scheduler.states import EvalPlan, Evaluate
 from dgm.scheduler.store import StateStore

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dgm.archive.node import Node
-from dgm.scheduler.policies import DgmPolicy, Expand, HgmPolicy, Probe, make_policy
+from dgm.scheduler.policies import DgmPolicy, Expand, HgmPolicy, Probe
+from dgm.scheduler.registry import make_policy
 from dgm.scheduler.sequential import SequentialPolicy
 from dgm.scheduler.states import ChildState, EvalPlan, Phase
 from dgm.scheduler.strategies import make_strategy

@@ -159,7 +159,8 @@ def test_an_unexpected_outcome_is_a_scheduler_bug() -> None:
 
 def test_policy_table_reads_like_the_config() -> None:
     from dgm.errors import BadInput
-    from dgm.scheduler.policies import DgmPolicy, HgmPolicy, policy_from_table
+    from dgm.scheduler.policies import DgmPolicy, HgmPolicy
+    from dgm.scheduler.registry import policy_from_table
 
     assert isinstance(policy_from_table(None, PLAN), DgmPolicy)
     hgm = policy_from_table({"name": "hgm", "alpha": 0.5}, PLAN)

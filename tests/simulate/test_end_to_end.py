@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dgm.archive import Archive
-from dgm.scheduler.policies import make_policy
+from dgm.scheduler.registry import make_policy
 from dgm.scheduler.scheduler import Budget, Scheduler
 from dgm.scheduler.states import Evaluate
 from dgm.scheduler.verdicts import Verdict, verdict_of
