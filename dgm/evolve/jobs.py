@@ -199,7 +199,9 @@ class ChildJob(Job):
             records.write_agent(self.slot_dir / "selfmod", out)
             run = records.read_json(self.slot_dir / "selfmod" / "run.json")
         patch = (self.slot_dir / "selfmod" / "patch.diff").read_text(encoding="utf-8")
-        info = {"selfmod_status": run["status"], "selfmod_error": run.get("error")}
+        # run.json is the agent runner's record (one schema): its reason says why a run was not submitted
+        info = {"selfmod_status": run["status"],
+                "selfmod_error": (run.get("reason") or None) if run["status"] != "submitted" else None}
         if not patch.strip():
             self.finish_without_change("crashed" if run["status"] in CRASHED else "no change", diagnosis, info)
             return False

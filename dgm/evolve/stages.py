@@ -23,6 +23,12 @@ def run_check(item: CheckItem, context: Any) -> CheckOutcome:
         if not compiled.ok:
             return CheckOutcome(False, _log(compiled), False, "", time.monotonic() - started)
         tests = box.exec(item.own_tests, timeout=item.timeout)
+        if not tests.ok and not tests.timed_out and not tests.oom_killed and not box.is_running():
+            # Stopped from outside (docker kill, a host restart): says nothing about the child's
+            # tests, so it is an engine failure ("crashed"), never cached as "own tests fail".
+            return CheckOutcome(True, _log(compiled), False, _log(tests), time.monotonic() - started,
+                                error=f"the sandbox was stopped from outside during the child's own tests "
+                                      f"({tests.status()})")
         return CheckOutcome(True, _log(compiled), tests.ok, _log(tests), time.monotonic() - started)
 
 

@@ -294,6 +294,17 @@ class Sandbox:
         oom = (code == 137 and not timed_out) and self._oom_since(since)
         return code, timed_out, oom, time.monotonic() - started
 
+    def is_running(self) -> bool:
+        """Whether the container still runs (False once the engine, a person or its lifetime stopped it)."""
+        import docker
+
+        if self.stopped:
+            return False
+        try:
+            return bool(docker_client().api.inspect_container(self.id)["State"].get("Running"))
+        except docker.errors.APIError:
+            return False
+
     def _exec_state(self, exec_id: str) -> dict:
         import docker
 

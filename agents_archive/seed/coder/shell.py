@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -30,10 +31,12 @@ class BashSession:
         self.timeout = timeout
         self.max_output = max_output
         self.proc: Optional[subprocess.Popen] = None
-        self.scratch = tempfile.mkdtemp(prefix="agent-bash-")
+        self.scratch = ""  # made by start(), removed by close(): a session leaves nothing behind
         self.marker = "__CMD_DONE_%s__" % uuid.uuid4().hex
 
     def start(self) -> None:
+        if not self.scratch:
+            self.scratch = tempfile.mkdtemp(prefix="agent-bash-")
         env = dict(os.environ, PAGER="cat", GIT_PAGER="cat", TERM="dumb", PYTHONUNBUFFERED="1")
         env.pop("DGM_RELAY_TOKEN", None)  # commands the model runs do not need the token
         self.proc = subprocess.Popen(["bash", "--noprofile", "--norc"], cwd=self.cwd, env=env,
@@ -48,6 +51,9 @@ class BashSession:
                 pass
             self.proc.wait()
         self.proc = None
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = ""
 
     def run(self, command: str, timeout: Optional[float] = None) -> str:
         """Run a command in the session; return its output (stdout+stderr) and exit code."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from typing import Any, Dict, Optional
 
 from .editor import EditError, Editor
@@ -61,7 +60,6 @@ class Toolbox:
 
     def close(self) -> None:
         self.shell.close()
-        shutil.rmtree(self.shell.scratch, ignore_errors=True)
 
     def call(self, name: str, raw_arguments: Any, time_left: Optional[float] = None) -> str:
         """Run one tool call; raises Submitted for submit, returns the observation otherwise."""

@@ -58,3 +58,18 @@ def test_clip_keeps_head_and_tail():
     out = clip(text, 60)
     assert out.startswith("a" * 40) and out.endswith("b" * 20) and "truncated" in out
     assert clip("short", 60) == "short"
+
+
+def test_a_closed_session_leaves_no_scratch_folder(tmp_path):
+    import os
+
+    shell = BashSession(str(tmp_path), timeout=10)
+    shell.run("echo one")
+    first = shell.scratch
+    assert os.path.isdir(first)
+    shell.run("sleep 5", timeout=1)  # a restart cleans up too
+    assert not os.path.exists(first)
+    shell.run("echo two")
+    second = shell.scratch
+    shell.close()
+    assert not os.path.exists(second)
