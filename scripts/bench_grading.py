@@ -138,7 +138,7 @@ def measure_build(inst, store) -> None:
     import docker
 
     from dgm.bench.environment import build_environment
-    from dgm.bench.recipe import recipe_for
+    from dgm.bench.makers import recipe_for
     from dgm.sandbox.engine import docker_client
 
     recipe = recipe_for(inst, store.work_dir(inst.instance_id))

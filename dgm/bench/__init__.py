@@ -11,7 +11,7 @@ _EXPORTS = {
     "TaskInstance": "dgm.bench.instances",
     "load_instances": "dgm.bench.instances",
     "EnvRecipe": "dgm.bench.recipe",
-    "recipe_for": "dgm.bench.recipe",
+    "recipe_for": "dgm.bench.makers",
     "TaskEnvironment": "dgm.bench.store",
     "BenchStore": "dgm.bench.store",
     "EvalResult": "dgm.bench.grading",

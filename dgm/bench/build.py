@@ -32,7 +32,7 @@ def build_instance(instance: TaskInstance, store: BenchStore, *, run_id: str,
     """One instance end to end; every failure becomes a manifest row, never an exception."""
     from dgm.bench import official
     from dgm.bench.environment import build_environment
-    from dgm.bench.recipe import recipe_for
+    from dgm.bench.makers import recipe_for
 
     logs = store.log_dir(instance.instance_id)
     log = _BuildLog(logs / "build.log")

@@ -1,13 +1,9 @@
-"""EnvRecipe: everything needed to build one task's environment image, and who makes it."""
+"""EnvRecipe: everything needed to build one task's environment image (dgm.bench.makers makes them)."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from dgm.bench.instances import TaskInstance
-from dgm.errors import BenchError
 
 
 @dataclass
@@ -24,20 +20,3 @@ class EnvRecipe:
     log_parser: str  # swebench repo key ("pallets/flask") or parser name ("pytest")
     env: dict[str, str] = field(default_factory=dict)
     notes: dict = field(default_factory=dict)  # provenance: release used, python, etc.
-
-
-def recipe_for(instance: TaskInstance, workdir: Path) -> EnvRecipe:
-    """A recipe for `instance`: from its local source (toy tasks) or from a PyPI release."""
-    source = instance.extra.get("dgm_source")
-    if isinstance(source, dict) and source.get("kind") == "local":
-        from dgm.bench.local_source import local_recipe
-
-        return local_recipe(instance, workdir)
-    try:
-        pypi = importlib.import_module("dgm.bench.pypi")
-        recipe_for_release = getattr(pypi, "recipe_for_release")
-    except (ModuleNotFoundError, AttributeError) as exc:
-        raise BenchError(
-            f"{instance.instance_id}: no offline recipe (PyPI rebuild unavailable: {exc})"
-        ) from exc
-    return recipe_for_release(instance, workdir)

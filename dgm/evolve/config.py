@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
+
+from dgm.errors import ConfigError
 
 ROLES = ("diagnose", "selfmod", "task")
 
@@ -188,6 +191,19 @@ def help_text() -> str:
 
 
 def format_value(value: Any) -> str:
-    from dgm.evolve.config_io import toml_value
-
     return toml_value(value)
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise ConfigError(f"cannot write {value!r} as TOML")
+

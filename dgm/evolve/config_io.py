@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dgm.errors import ConfigError
-from dgm.evolve.config import ROLES, EvolveConfig, KeySpec, key_specs, type_name
+from dgm.evolve.config import ROLES, EvolveConfig, KeySpec, key_specs, toml_value, type_name
 
 # Keys a resumed run may change; everything else must match RUN/config.toml.
 RESUMABLE = ("run.resume", "evolve.iterations", "evolve.workers", "budget.usd", "budget.wall_seconds")
@@ -204,20 +204,6 @@ def _dump_table(data: Mapping[str, Any], path: list[str], lines: list[str]) -> N
 def _is_section(path: list[str]) -> bool:
     prefix = ".".join(path) + "."
     return any(s.key.startswith(prefix) for s in key_specs())
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{json.dumps(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
-    raise ConfigError(f"cannot write {value!r} as TOML")
 
 
 def conflicts(saved: EvolveConfig, wanted: EvolveConfig) -> list[str]:
