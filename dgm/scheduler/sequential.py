@@ -17,7 +17,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from dgm.scheduler.policies import Expand, Probe, Proposal, beta_quantile, scored_admitted, thompson_argmax
+from dgm.scheduler.policies import HgmPolicy, Probe, beta_quantile, scored_admitted, thompson_argmax
 from dgm.scheduler.states import ChildState, Close, EvalPlan
 from dgm.scheduler.verdicts import Verdict
 from dgm.scheduler.view import TreeView
@@ -26,19 +26,19 @@ from dgm.selection import Selector
 _PHI = NormalDist()
 
 
-class SequentialPolicy:
+class SequentialPolicy(HgmPolicy):
+    """HGM's schedule (expand when evals^alpha >= |tree|, Thompson-sampled probes) over the nodes a
+    sequential test keeps: a child is closed once it is unlikely to beat its parent."""
+
     name = "sequential"
 
     def __init__(self, selector: Selector, plan: EvalPlan, *, delta: float = 0.2, min_tasks: int = 5,
                  alpha: float = 0.6, epsilon: float = 0.1, prior: float = 0.0, seed: int = 0) -> None:
         if not 0.0 < delta < 1.0:
             raise TypeError(f"delta={delta} must lie in (0, 1)")
-        self.selector = selector
-        self.plan = EvalPlan(smoke=plan.smoke, gate=plan.gate, open=True)
-        self.delta, self.min_tasks, self.alpha, self.epsilon = delta, min_tasks, alpha, epsilon
+        super().__init__(selector, plan, alpha=alpha, epsilon=epsilon, seed=seed)
+        self.delta, self.min_tasks = delta, min_tasks
         self.prior = float(prior)
-        self.rng = np.random.default_rng(seed)
-        self.pyrng = random.Random(seed)
         self._order: list[str] | None = None
 
     def order(self, view: TreeView) -> list[str]:
@@ -79,25 +79,7 @@ class SequentialPolicy:
             return Close(Verdict.BELOW_GATE)
         return None
 
-    # ---- the next free slot (HGM's schedule over the nodes the test keeps) ---------------------------------------
-    def next(self, view: TreeView) -> list[Proposal]:
-        # Closed children leave the tree count, so what the test saves is spent on new children.
-        tree = len(view.nodes) - view.rejected - 1 + view.unborn()
-        if view.evals_done ** self.alpha >= tree:
-            parent = self._parent(view)
-            if parent is not None:
-                return [Expand(parent)]
-        probe = self._probe(view)
-        if probe is not None:
-            return [probe]
-        parent = self._parent(view)
-        return [Expand(parent)] if parent is not None and view.active() < 4 * view.slots else []
-
-    def _parent(self, view: TreeView) -> str | None:
-        if not scored_admitted(view):
-            return None
-        return self.selector.select(view.node_list(), view.children, 1, self.pyrng)[0]
-
+    # ---- probes follow one shared task order; closed children leave the tree count (HgmPolicy._tree) --------
     def _probe(self, view: TreeView) -> Probe | None:
         cand = view.probe_candidates()
         if not len(cand):
