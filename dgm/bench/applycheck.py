@@ -51,3 +51,42 @@ def check_changes(changed: set[str] | None, parsed: list[str], repo: str = "") -
         if reason:
             problems.append(f"applying the patch changed {path}: {reason}")
     return problems
+
+
+# ---- the tests' own inputs, before and after the run ---------------------------------------------
+# What the runner reads to decide: the files the hidden test patch touches, every conftest.py and the
+# runner's configuration files. Code under test runs with the same uid and could rewrite them (say,
+# from the package's __init__ before the test modules are collected), so they are hashed right after
+# the test patch is applied and again once every process of the run is gone.
+_INPUT_NAMES = ("conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml")
+DIGEST_CAP = 1_000_000
+
+
+def inputs_script(test_patch_paths: list[str]) -> str:
+    """Shell printing `sha256  path` lines for the run's test inputs (run in the repository)."""
+    import shlex
+
+    names = " -o ".join(f"-name {n}" for n in _INPUT_NAMES)
+    listed = " ".join(shlex.quote("./" + p) for p in test_patch_paths)
+    return (f"{{ find . -path ./.git -prune -o -type f \\( {names} \\) -print0; "
+            f"for p in {listed or '/dev/null/none'}; do [ -e \"$p\" ] && printf '%s\\0' \"$p\"; done; }} "
+            "| sort -zu | xargs -0 -r /usr/bin/sha256sum -- 2>&1")
+
+
+def parse_digests(output: str) -> dict[str, str]:
+    """path -> sha256 from inputs_script's output (untrusted text: only well-formed lines count)."""
+    out: dict[str, str] = {}
+    for line in output[:DIGEST_CAP].splitlines():
+        digest, sep, path = line.partition("  ")
+        if sep and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest):
+            out[path[2:] if path.startswith("./") else path] = digest
+    return out
+
+
+def changed_inputs(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """Problems: test inputs that changed, appeared or vanished while the tests ran."""
+    moved = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    if not moved:
+        return []
+    return ["files the test runner reads changed while the tests ran: " + ", ".join(moved[:SHOW])
+            + (f" (+{len(moved) - SHOW} more)" if len(moved) > SHOW else "")]

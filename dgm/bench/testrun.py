@@ -14,7 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dgm.bench.applycheck import LIST_SCRIPT, check_changes, parse_listing
+from dgm.bench.applycheck import (LIST_SCRIPT, changed_inputs, check_changes, inputs_script, parse_digests,
+                                  parse_listing)
 from dgm.bench.instances import TaskInstance
 from dgm.bench.patches import screen_patch
 from dgm.bench.runguard import (OUT_DIR, RunnerPlan, cached_plugins, engine_files, eval_script, plan_for,
@@ -81,6 +82,16 @@ def _apply(box, path: str, what: str, log: list[str], commands=APPLY_COMMANDS,
     return False, ""
 
 
+def _test_patch_paths(test_patch: str) -> list[str]:
+    """The files the hidden test patch touches (dataset data; an unreadable patch names none)."""
+    from dgm.diffs import DiffRefused, changed_paths
+
+    try:
+        return changed_paths(test_patch) if test_patch.strip() else []
+    except DiffRefused:
+        return []
+
+
 def _put_inputs(box, files: dict[str, bytes]) -> None:
     with tempfile.TemporaryDirectory(prefix="dgm-grade-") as tmp:
         root = Path(tmp)
@@ -131,10 +142,16 @@ def run_tests(instance: TaskInstance, env: TaskEnvironment, patch: str, *, run_i
             return TestRun("".join(log), bool(text), False, time.monotonic() - started,
                            "the test patch does not apply", dropped=screened.dropped if screened else [],
                            integrity=integrity)
+        digests = inputs_script(_test_patch_paths(instance.test_patch))
+        inputs_before = parse_digests(box.exec(digests, timeout=120).output)
         script = eval_script(env.repo_dir, env.test_command, plan, guard_name)
         box.put_file("/tmp/dgm/eval.sh", script.encode(), 0o755)
         res = box.exec(f"bash /tmp/dgm/eval.sh > {OUT_DIR}/test_output.txt 2>&1",
                        timeout=test_timeout or limits.exec_seconds)
+        if box.is_running():
+            # Nothing the tests started may still be writing: then the inputs are hashed again.
+            box.exec("kill -KILL -1 2>/dev/null; true", timeout=60)
+            integrity += changed_inputs(inputs_before, parse_digests(box.exec(digests, timeout=120).output))
         guard = None
         with tempfile.TemporaryDirectory(prefix="dgm-grade-out-") as tmp:
             try:
