@@ -72,7 +72,10 @@ def engine_files() -> dict[str, bytes]:
             "engine/unittest_guard/sitecustomize.py": UNITTEST_GUARD.read_bytes()}
 
 
-def eval_script(repo_dir: str, test_command: str, plan: RunnerPlan, guard_name: str) -> str:
+GUARD_FD = 3  # the exec's own output stream, kept by eval.sh's caller while the tests' output goes to a file
+
+
+def eval_script(repo_dir: str, test_command: str, plan: RunnerPlan, nonce: str) -> str:
     """The test script: the task's command with the runner locked down as PLAN says."""
     lines = ["set +x", f"cd {shlex.quote(repo_dir)}"]
     if plan.kind == "pytest":
@@ -81,22 +84,26 @@ def eval_script(repo_dir: str, test_command: str, plan: RunnerPlan, guard_name: 
         if plan.guarded:
             opts.insert(0, "-p dgm_pytest_guard")
             lines += [f"export PYTHONPATH={ENGINE_DIR}${{PYTHONPATH:+:$PYTHONPATH}}",
-                      f"export DGM_GUARD_OUT={OUT_DIR}/{guard_name}"]
+                      f"export DGM_GUARD_FD={GUARD_FD} DGM_GUARD_NONCE={nonce}"]
         if opts:
             lines.append(f"export PYTEST_ADDOPTS={shlex.quote(' '.join(opts))}\"${{PYTEST_ADDOPTS:+ $PYTEST_ADDOPTS}}\"")
     elif plan.kind == "django" and plan.guarded:
         lines += [f"export PYTHONPATH={ENGINE_DIR}/unittest_guard${{PYTHONPATH:+:$PYTHONPATH}}",
-                  f"export DGM_GUARD_OUT={OUT_DIR}/{guard_name}"]
+                  f"export DGM_GUARD_FD={GUARD_FD} DGM_GUARD_NONCE={nonce}"]
     lines.append(test_command)
     return "\n".join(lines) + "\n"
 
 
-def read_guard(path: Path) -> dict | None:
-    """The guard's record from the copied-out file (untrusted data, capped), or None."""
+def read_guard(stream: str, nonce: str) -> dict | None:
+    """The guard's record from the exec's output stream: the one framed by NONCE (untrusted, capped)."""
+    if not nonce:
+        return None
+    start = stream.find(nonce + " ")
+    end = stream.find(" " + nonce, start + len(nonce) + 1) if start >= 0 else -1
+    if start < 0 or end < 0 or end - start > GUARD_CAP:
+        return None
     try:
-        if not path.is_file() or path.stat().st_size > GUARD_CAP:
-            return None
-        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, json.JSONDecodeError):
+        data = json.loads(stream[start + len(nonce) + 1:end])
+    except json.JSONDecodeError:
         return None
     return data if isinstance(data, dict) else None

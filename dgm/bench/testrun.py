@@ -18,7 +18,7 @@ from dgm.bench.applycheck import (LIST_SCRIPT, changed_inputs, check_changes, in
                                   parse_listing)
 from dgm.bench.instances import TaskInstance
 from dgm.bench.patches import screen_patch
-from dgm.bench.runguard import (OUT_DIR, RunnerPlan, cached_plugins, engine_files, eval_script, plan_for,
+from dgm.bench.runguard import (GUARD_FD, OUT_DIR, RunnerPlan, cached_plugins, engine_files, eval_script, plan_for,
                                 probe_command, read_guard, remember_plugins)
 from dgm.bench.store import TaskEnvironment
 
@@ -117,7 +117,7 @@ def run_tests(instance: TaskInstance, env: TaskEnvironment, patch: str, *, run_i
                        f"the model patch was refused: {screened.refused}")
     text = screened.text if screened else ""
     plan = plan_for(env.test_command, env.log_parser, instance.repo)
-    guard_name = f"guard-{uuid.uuid4().hex}.json"
+    nonce = uuid.uuid4().hex
     plugins = cached_plugins(env.image)
     probe = f"{probe_command()} > /tmp/dgm/plugins.json; " if plan.kind == "pytest" and plugins is None else ""
     files = {**engine_files(), "model.diff": text.encode(), "test.diff": instance.test_patch.encode()}
@@ -144,15 +144,16 @@ def run_tests(instance: TaskInstance, env: TaskEnvironment, patch: str, *, run_i
                            integrity=integrity)
         digests = inputs_script(_test_patch_paths(instance.test_patch))
         inputs_before = parse_digests(box.exec(digests, timeout=120).output)
-        script = eval_script(env.repo_dir, env.test_command, plan, guard_name)
+        script = eval_script(env.repo_dir, env.test_command, plan, nonce)
         box.put_file("/tmp/dgm/eval.sh", script.encode(), 0o755)
-        res = box.exec(f"bash /tmp/dgm/eval.sh > {OUT_DIR}/test_output.txt 2>&1",
+        # fd 3 stays the exec's own stream (the guard's channel); the tests' output goes to the log file
+        res = box.exec(f"bash /tmp/dgm/eval.sh {GUARD_FD}>&1 > {OUT_DIR}/test_output.txt 2>&1",
                        timeout=test_timeout or limits.exec_seconds)
+        guard = read_guard(res.output, nonce) if plan.guarded else None
         if box.is_running():
             # Nothing the tests started may still be writing: then the inputs are hashed again.
             box.exec("kill -KILL -1 2>/dev/null; true", timeout=60)
             integrity += changed_inputs(inputs_before, parse_digests(box.exec(digests, timeout=120).output))
-        guard = None
         with tempfile.TemporaryDirectory(prefix="dgm-grade-out-") as tmp:
             try:
                 box.get_tree(OUT_DIR, Path(tmp), max_bytes=LOG_CAP)
@@ -160,8 +161,6 @@ def run_tests(instance: TaskInstance, env: TaskEnvironment, patch: str, *, run_i
                 output = raw.decode("utf-8", "replace")
             except Exception as exc:  # noqa: BLE001 - an oversized or missing log is a failed run
                 output = f"(test output unavailable: {exc})\n"
-            if plan.guarded:
-                guard = read_guard(Path(tmp) / guard_name)
     output = neutralize(output)
     log += [f"+ {env.test_command}\n", START + "\n", output]
     if not output.endswith("\n"):

@@ -3,7 +3,10 @@
 Loaded with `-p dgm_pytest_guard` before the project's code is imported. It records each test's
 outcome from the raw call information of every phase, checks at the end that pytest's reporting
 machinery was not replaced or patched since it loaded, and writes one JSON record to a file
-whose name only it knew (taken from the environment, then removed from it).
+descriptor the grader opened for it: the exec's own output stream, which the tests' output does
+not go to. The record is framed by a nonce only it knew (both taken from the environment, then
+removed from it), so nothing written to that stream without the nonce reads as a record, and a
+record in a file could be rewritten by the code under test after the run.
 """
 
 import json
@@ -12,13 +15,14 @@ import sys
 
 import pytest
 
-_ENV = "DGM_GUARD_OUT"
-_path = os.environ.pop(_ENV, None)
+_fdnum = os.environ.pop("DGM_GUARD_FD", None)
+_nonce = os.environ.pop("DGM_GUARD_NONCE", None)
 _fd = None
-if _path:
-    try:  # created here, once: a file planted earlier makes the record go missing, not forged
-        _fd = os.open(_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError:
+if _fdnum and _nonce:
+    try:  # a private copy, not inherited; the shared descriptor is closed for everyone after us
+        _fd = os.dup(int(_fdnum))
+        os.close(int(_fdnum))
+    except (OSError, ValueError):
         _fd = None
 
 _MODULES = ("pytest", "_pytest.runner", "_pytest.reports", "_pytest.terminal", "_pytest.main",
@@ -230,7 +234,7 @@ def pytest_unconfigure(config):
               "exitstatus": _hook_snap.get("exitstatus"),
               "tests": [[nodeid, _status(_tests[nodeid])] for nodeid in _order],
               "tampered": problems + _problems}
-    data = json.dumps(record).encode()
+    data = ("\n%s %s %s\n" % (_nonce, json.dumps(record), _nonce)).encode()
     fd, _fd = _fd, None
     try:
         while data:
