@@ -7,6 +7,8 @@ the diff was read one way and applied another: the run is an error, never resolv
 
 from __future__ import annotations
 
+import shlex
+
 from dgm.bench.protected import protected_reason
 
 # Shell run inside the sandbox right after a successful apply, in the repository. Files whose
@@ -55,22 +57,29 @@ def check_changes(changed: set[str] | None, parsed: list[str], repo: str = "") -
 
 # ---- the tests' own inputs, before and after the run ---------------------------------------------
 # What the runner reads to decide: the files the hidden test patch touches, every conftest.py and the
-# runner's configuration files. Code under test runs with the same uid and could rewrite them (say,
-# from the package's __init__ before the test modules are collected), so they are hashed right after
-# the test patch is applied and again once every process of the run is gone.
+# runner's configuration files (each by name), and every Python file of the test code (one digest over
+# all of them: Django's tests alone are thousands of files). Code under test runs with the same uid and
+# could rewrite them (say, from the package's __init__ before the test modules are collected, or a
+# fixture module the tests import), so they are hashed right after the test patch is applied and again
+# once every process of the run is gone.
 _INPUT_NAMES = ("conftest.py", "pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml")
+_TEST_CODE = ("\\( -path '*/tests/*' -o -path '*/test/*' -o -path '*/testing/*' -o -name 'test_*.py' "
+              "-o -name '*_test.py' -o -name tests.py -o -name runtests.py \\) -name '*.py'")
+ALL_TEST_CODE = "[every Python file of the test code]"
 DIGEST_CAP = 1_000_000
 
 
 def inputs_script(test_patch_paths: list[str]) -> str:
     """Shell printing `sha256  path` lines for the run's test inputs (run in the repository)."""
-    import shlex
-
     names = " -o ".join(f"-name {n}" for n in _INPUT_NAMES)
     listed = " ".join(shlex.quote("./" + p) for p in test_patch_paths)
-    return (f"{{ find . -path ./.git -prune -o -type f \\( {names} \\) -print0; "
+    skip = "-path ./.git -prune -o -name __pycache__ -prune -o -name .pytest_cache -prune -o"
+    return (f"{{ find . {skip} -type f \\( {names} \\) -print0; "
             f"for p in {listed or '/dev/null/none'}; do [ -e \"$p\" ] && printf '%s\\0' \"$p\"; done; }} "
-            "| sort -zu | xargs -0 -r /usr/bin/sha256sum -- 2>&1")
+            "| sort -zu | xargs -0 -r /usr/bin/sha256sum -- 2>&1; "
+            f"all=$(find . {skip} -type f {_TEST_CODE} -print0 | sort -z "
+            "| xargs -0 -r /usr/bin/sha256sum -- | /usr/bin/sha256sum); "
+            f"printf '%s  %s\\n' \"${{all%% *}}\" {shlex.quote(ALL_TEST_CODE)}")
 
 
 def parse_digests(output: str) -> dict[str, str]:

@@ -77,6 +77,13 @@ for _f in [*(_root / "tests").glob("test_*.py"), _root / "tests" / "conftest.py"
 '''
 
 
+# The same for a test module the hidden test patch does not touch (a fixture or helper module).
+REWRITE_OTHER_TESTS = adversarial.INIT + '''
+import pathlib as _p
+(_p.Path(__file__).resolve().parents[1] / "tests" / "test_stats.py").write_text("def test_median():\\n    pass\\n")
+'''
+
+
 def test_test_files_rewritten_during_the_run_are_not_believed(calc, run_id):
     inst, env = calc
     patch = adversarial.make_patch({"calc/__init__.py": REWRITE_TESTS})
@@ -122,3 +129,10 @@ def test_a_record_forged_after_the_run_is_not_believed(calc, run_id):
     result = grade(inst, env, adversarial.make_patch({"calc/__init__.py": FORGE_RECORD}), run_id=run_id)
     assert not result.resolved, result.log[-3000:]
     assert [p for p in result.integrity if not p.startswith("the patch tampers")], result.integrity
+
+
+def test_any_test_module_rewritten_during_the_run_is_not_believed(calc, run_id):
+    inst, env = calc
+    result = grade(inst, env, adversarial.make_patch({"calc/__init__.py": REWRITE_OTHER_TESTS}), run_id=run_id)
+    assert not result.resolved
+    assert any("every Python file of the test code" in p for p in result.integrity), result.integrity
