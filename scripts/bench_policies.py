@@ -9,12 +9,18 @@ good as dgm's final pick, worker utilisation at W workers, the same comparison i
 worlds, the scheduler's own overhead per work item on a 10k-node tree, and the real archive's
 share of a simulated run's time.
 
-    python scripts/bench_policies.py [--seeds 100] [--sens-seeds 20] [--workers 8]
+    python scripts/bench_policies.py [--seeds 100] [--sens-seeds 20] [--workers 8] [--cache FILE]
+
+`--cache FILE` keeps each run's trace keyed by policy, world, seed, W, budget and a digest of the
+source files the run depends on: a run is deterministic, so a rerun after changing only our policy
+recomputes only our policy's runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 import time
@@ -29,6 +35,45 @@ from dgm.simulate.runner import RunResult, simulate  # noqa: E402
 from dgm.simulate.world import WorldParams  # noqa: E402
 
 OURS = "sequential"
+CACHE: dict | None = None
+CACHE_PATH: Path | None = None
+COMMON = ["dgm/scheduler/policies.py", "dgm/scheduler/scheduler.py", "dgm/scheduler/transitions.py",
+          "dgm/scheduler/view.py", "dgm/scheduler/states.py", "dgm/selection.py",
+          "dgm/simulate/world.py", "dgm/simulate/executor.py", "dgm/simulate/host.py", "dgm/simulate/runner.py",
+          "dgm/simulate/memory.py"]
+OWN = {OURS: ["dgm/scheduler/sequential.py", "dgm/scheduler/lineage.py", "dgm/scheduler/strategies.py",
+              "dgm/scheduler/registry.py"]}
+
+
+def _digest(policy: str) -> str:
+    h = hashlib.sha256()
+    for rel in COMMON + OWN.get(policy, []):
+        h.update((REPO / rel).read_bytes())
+    return h.hexdigest()[:16]
+
+
+class Cached:
+    """The parts of a RunResult the comparison reads (a run restored from the cache)."""
+
+    def __init__(self, d: dict) -> None:
+        self.__dict__.update(d)
+        self.evals, self.quality = np.array(d["evals"]), np.array(d["quality"])
+
+    quality_at = RunResult.quality_at
+
+
+def run(policy: str, params: WorldParams, seed: int, workers: int, max_evals: int | None, trace_every: int):
+    """One simulated run, from the cache when the same run (same sources) was done before."""
+    key = json.dumps([policy, repr(params), seed, workers, max_evals, trace_every, _digest(policy)])
+    if CACHE is not None and key in CACHE:
+        return Cached(CACHE[key])
+    r = simulate(policy, params=params, seed=seed, workers=workers, max_evals=max_evals, archive="memory",
+                 trace_every=trace_every)
+    if CACHE is not None:
+        CACHE[key] = dict(evals=r.evals.tolist(), quality=r.quality.tolist(), final_quality=r.final_quality,
+                          utilisation=r.utilisation, correlation=r.correlation, picked_best=r.picked_best)
+        CACHE_PATH.write_text(json.dumps(CACHE))
+    return r
 
 
 def spend_to_match(run: RunResult, target: float) -> tuple[float, float]:
@@ -48,10 +93,10 @@ def compare(params: WorldParams, seeds: range, workers: int, label: str, *, full
     rows = []
     started = time.perf_counter()
     for seed in seeds:
-        d = simulate("dgm", params=params, seed=seed, workers=workers, archive="memory", trace_every=5)
+        d = run("dgm", params, seed, workers, None, 5)
         n = int(d.evals[-1])
-        h = simulate("hgm", params=params, seed=seed, workers=workers, max_evals=n, archive="memory", trace_every=5)
-        o = simulate(OURS, params=params, seed=seed, workers=workers, max_evals=n, archive="memory", trace_every=1)
+        h = run("hgm", params, seed, workers, n, 5)
+        o = run(OURS, params, seed, workers, n, 1)
         target = d.final_quality
         rows.append(dict(n=n, dgm=target, hgm=h.quality_at(n), ours=o.quality_at(n),
                          match_ours=spend_to_match(o, target), match_hgm=spend_to_match(h, target),
@@ -65,8 +110,11 @@ def compare(params: WorldParams, seeds: range, workers: int, label: str, *, full
     first_h = np.array([r["match_hgm"][0] for r in rows])
     stay_h = np.array([r["match_hgm"][1] for r in rows])
     print(f"\n== {label}: {len(rows)} seeds, W={workers} ({time.perf_counter() - started:.0f}s) ==")
+    from dgm.simulate.world import World, disagreement
+
+    agree = np.mean([disagreement(World(params, s)) for s in seeds])
     print(f"dgm whole run: {q['n'].mean():.0f} task evaluations on average (smoke runs included); "
-          f"seed quality {q['seed0'].mean():.3f}")
+          f"seed quality {q['seed0'].mean():.3f}; two runs of one agent disagree on {100 * agree:.0f}% of tasks")
     print(f"true quality of the final pick at dgm's spend: dgm {q['dgm'].mean():.3f}  hgm {q['hgm'].mean():.3f}  "
           f"{OURS} {q['ours'].mean():.3f}")
     print(f"  {OURS} - dgm = {q['ours'].mean() - q['dgm'].mean():+.3f} (target >= +0.15); "
@@ -125,8 +173,11 @@ def overhead(nodes: int = 10_000) -> None:
         store = StateStore(":memory:", durable=False)
         out = EvalOutcome("t0059", 1, AgentOutcome("submitted", "p", None, {}, "", 1.0), resolved=True, graded=True)
         reps = 300
+        view.evals_done = 20_000   # a run that far along: 20000 ** 0.6 < 10000 nodes, so slots probe
+        policy.next(view)          # warm-up: a real run indexes the tree's results as they arrive
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(reps):
+            view.evals_done += 1   # one more result per item: estimates refresh at their real pace
             policy.next(view)
             state = view.states["c5"]
             nxt, _ = transition(state, out, policy.plan)
@@ -150,13 +201,31 @@ def archive_share(workers: int) -> None:
               f"items/s; archive+host {r.host_seconds:.1f}s, scheduler+policy {r.decide_seconds:.1f}s")
 
 
+def variants(base: WorldParams) -> list[tuple[str, WorldParams]]:
+    """The perturbed worlds of the sensitivity table."""
+    return [
+        ("mutation size halved", base.but(mutation_sd=base.mutation_sd / 2, shared_mutation_sd=base.shared_mutation_sd / 2)),
+        ("mutation size doubled", base.but(mutation_sd=base.mutation_sd * 2, shared_mutation_sd=base.shared_mutation_sd * 2)),
+        ("broken share 0.3", base.but(broken=0.3)),
+        ("broken share 0.7", base.but(broken=0.7)),
+        ("noisier outcomes (task_spread 1.2)", base.but(task_spread=1.2)),
+        ("less noisy outcomes (task_spread 3.5)", base.but(task_spread=3.5)),
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=100)
     ap.add_argument("--sens-seeds", type=int, default=20)
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--skip", default="", help="comma list of parts to skip: main,sens,overhead,archive")
+    ap.add_argument("--cache", type=Path, default=None, metavar="FILE",
+                    help="reuse runs kept in FILE (JSON; created) when policy, world, seed and sources match")
     args = ap.parse_args()
+    global CACHE, CACHE_PATH
+    if args.cache is not None:
+        CACHE_PATH = args.cache
+        CACHE = json.loads(args.cache.read_text()) if args.cache.exists() else {}
     skip = set(args.skip.split(","))
     base = WorldParams()
     print(f"bench_policies: {args.seeds} seeds (0..{args.seeds - 1}), sensitivity {args.sens_seeds} seeds, "
@@ -164,15 +233,7 @@ def main() -> None:
     if "main" not in skip:
         compare(base, range(args.seeds), args.workers, "default world", full=True)
     if "sens" not in skip:
-        variants = [
-            ("mutation size halved", base.but(mutation_sd=base.mutation_sd / 2, shared_mutation_sd=base.shared_mutation_sd / 2)),
-            ("mutation size doubled", base.but(mutation_sd=base.mutation_sd * 2, shared_mutation_sd=base.shared_mutation_sd * 2)),
-            ("broken share 0.3", base.but(broken=0.3)),
-            ("broken share 0.7", base.but(broken=0.7)),
-            ("noisier outcomes (task_spread 1.2)", base.but(task_spread=1.2)),
-            ("less noisy outcomes (task_spread 3.5)", base.but(task_spread=3.5)),
-        ]
-        for label, params in variants:
+        for label, params in variants(base):
             compare(params, range(args.sens_seeds), args.workers, label)
     if "overhead" not in skip:
         print()

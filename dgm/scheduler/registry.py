@@ -11,7 +11,7 @@ from dgm.scheduler.states import EvalPlan
 from dgm.scheduler.strategies import make_strategy
 
 POLICIES = ("dgm", "hgm", "sequential")
-DEFAULT_STRATEGY = {"dgm": "score_child_prop", "hgm": "hgm_thompson", "sequential": "lower_bound"}
+DEFAULT_STRATEGY = {"dgm": "score_child_prop", "hgm": "hgm_thompson", "sequential": "lineage"}
 
 
 def make_policy(name: str, plan: EvalPlan, *, strategy: str | None = None, params: dict | None = None,

@@ -37,16 +37,43 @@ class LowerBound:
         return [pool[int(np.argmax(bound))].id] * k
 
 
+class Lineage:
+    """argmax of a node's posterior quality under the tree model of dgm/scheduler/lineage.py: its own
+    results, its ancestors' and its descendants', each weighed by how far apart they are in the tree
+    (k > 1 repeats it). The `sequential` policy answers it from its own posterior, kept in step."""
+
+    name = "lineage"
+
+    def __init__(self, tau: float = 0.05, noise: float = 0.1) -> None:
+        if not (float(tau) > 0 and float(noise) > 0):
+            raise TypeError(f"tau={tau} and noise={noise} must be > 0")
+        self.tau, self.noise = float(tau), float(noise)
+
+    def select(self, nodes: Sequence[Node], n_children: Mapping[str, int], k: int,
+               rng: random.Random) -> list[str]:
+        import numpy as np
+
+        from dgm.scheduler.lineage import lineage_posterior
+
+        pool = candidates_checked(nodes, n_children, k)
+        if not k:
+            return []
+        post = lineage_posterior(nodes, tau=self.tau, noise=self.noise)
+        where = {nid: i for i, nid in enumerate(post.ids)}
+        means = np.array([post.mean[where[n.id]] for n in pool])
+        return [pool[int(np.argmax(means))].id] * k
+
+
 def candidates_checked(nodes: Sequence[Node], n_children: Mapping[str, int], k: int) -> list[Node]:
     make_pool_checked(nodes, n_children, k)
     return [n for n in nodes if n.status == ADMITTED and n.score is not None]
 
 
-STRATEGIES: dict[str, type] = {**SELECTORS, LowerBound.name: LowerBound}
+STRATEGIES: dict[str, type] = {**SELECTORS, LowerBound.name: LowerBound, Lineage.name: Lineage}
 
 
 def make_strategy(name: str, **params: object) -> Selector:
-    """dgm.selection's strategies plus lower_bound; BadInput names the valid choices."""
+    """dgm.selection's strategies plus lower_bound and lineage; BadInput names the valid choices."""
     cls = STRATEGIES.get(name)
     if cls is None:
         raise BadInput(f"unknown selection strategy {name!r}", hint=f"choose one of {', '.join(STRATEGIES)}")

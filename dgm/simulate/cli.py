@@ -21,10 +21,12 @@ its descendants."""
 
 EPILOG = """\
 policies: dgm (iterations of k children, gated stages), hgm (asynchronous, clade Thompson
-sampling, expand when evals^alpha >= tree size), sequential (hgm's schedule, and a child is closed
-as soon as the posterior probability that it beats its parent falls below delta).
-strategies: score_child_prop, score_prop, best, random, hgm_thompson (dgm.selection) and
-lower_bound (argmax of the epsilon-quantile of a node's own posterior).
+sampling, expand when evals^alpha >= tree size), sequential (ours: hgm's expansion rule over a
+posterior of every node's quality pooled along the tree; parents by the best posterior, a child
+closed once a paired test against its parent says it is unlikely to be better).
+strategies: score_child_prop, score_prop, best, random, hgm_thompson (dgm.selection),
+lower_bound (argmax of the epsilon-quantile of a node's own posterior) and lineage (argmax of
+the tree posterior: own, ancestors' and descendants' results; see docs/scheduler.md).
 world parameters: a TOML file with a [world] table, or -w KEY=VALUE; `--show-world` lists them.
 
 example: dgm simulate --seeds 5 --policies dgm,hgm,sequential --plot sim.png"""
@@ -39,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated policies (default: dgm,hgm,sequential)")
     p.add_argument("--strategies", default="", metavar="LIST",
                    help="comma-separated selection strategies, crossed with the policies "
-                        "(default: each policy's own: dgm score_child_prop, hgm hgm_thompson, sequential lower_bound)")
+                        "(default: each policy's own: dgm score_child_prop, hgm hgm_thompson, sequential lineage)")
     p.add_argument("--seeds", type=int, default=3, metavar="N", help="world seeds per combination (default: 3)")
     p.add_argument("--first-seed", type=int, default=0, metavar="S", help="seeds are S, S+1, ... (default: 0)")
     p.add_argument("--workers", type=int, default=8, metavar="W", help="executor slots (default: 8)")

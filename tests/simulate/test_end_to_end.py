@@ -28,7 +28,7 @@ def check_archive(path: Path, world: World) -> Archive:
 
 @pytest.mark.parametrize("policy,strategy,budget", [
     ("dgm", "score_child_prop", None), ("dgm", "hgm_thompson", None), ("hgm", "hgm_thompson", 150),
-    ("sequential", "hgm_thompson", 150), ("sequential", "lower_bound", 150),
+    ("sequential", "hgm_thompson", 150), ("sequential", "lower_bound", 150), ("sequential", "lineage", 150),
 ])
 def test_each_policy_runs_on_a_real_archive(tmp_path: Path, policy: str, strategy: str, budget: int | None) -> None:
     result = simulate(policy, strategy=strategy, seed=3, workers=4, max_evals=budget, iterations=4,
