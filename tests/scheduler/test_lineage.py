@@ -90,14 +90,17 @@ def test_sequential_expands_from_the_best_posterior_not_the_luckiest_score() -> 
 
 
 def test_sequential_picks_the_surest_best_and_probes_on_the_shared_order() -> None:
-    policy = SequentialPolicy(make_strategy("lineage"), PLAN, epsilon=0.1)
-    view = view_of([node("0", None, first(20, 6)), node("1", "0", first(1, 1)), node("2", "0", first(20, 9))])
-    assert policy.pick(view) == "2"
+    policy = SequentialPolicy(make_strategy("lineage"), PLAN, epsilon=0.1, tau=0.1)
+    # 1 solved the hardest task (the higher posterior mean, on one result); 2 solved 8 of 20 after a 6/20 parent.
+    view = view_of([node("0", None, first(20, 6)), node("1", "0", {TASKS[-1]: True}), node("2", "0", first(20, 8))])
+    post = policy.posterior(view)
+    assert post.of("1")[0] > post.of("2")[0]
+    assert policy.pick(view) == "2"           # the pick asks for evidence: the epsilon-quantile
     view.evals_done = 0                       # 0 ** 0.6 < 2: no expansion, a probe
     (probe,) = policy.next(view)
-    assert isinstance(probe, Probe) and probe.node_id == "1"    # the only open node with tasks left
-    order = policy.order(view)
-    assert probe.instance_id == next(t for t in order if t not in view.asked["1"])
+    assert isinstance(probe, Probe) and probe.node_id == "1"   # 0 and 2 have every task
+    assert probe.instance_id not in view.asked[probe.node_id]
+    assert probe.instance_id == next(t for t in policy.order(view) if t not in view.asked[probe.node_id])
 
 
 def test_the_posterior_follows_new_results() -> None:
