@@ -118,6 +118,7 @@ class EvalItem:
     account: str
     grade: bool = True
     out_dir: Path | None = None
+    verify: bool = False     # ask the task's model for P(resolved) before grading (evolve.self_verify)
 
     @property
     def instance_id(self) -> str:
@@ -144,6 +145,7 @@ class EvalOutcome:
     cached: bool = False
     integrity: list[str] = field(default_factory=list)  # why the grader did not believe the run
     tampering: list[str] = field(default_factory=list)  # the patch reaches into the test runner
+    verification: dict | None = None  # the task model's P(resolved), asked before grading (dgm.science.verify)
 
     @property
     def empty_patch(self) -> bool:
@@ -159,4 +161,5 @@ class EvalOutcome:
                 "tokens_out": int(self.agent.usage.get("tokens_out") or 0),
                 "cost_usd": float(self.agent.usage.get("cost_usd") or 0.0),
                 "error": self.error, "cached": self.cached, "reason": self.agent.reason[:500],
-                "integrity": [p[:300] for p in self.integrity[:5]], "tampering": self.tampering[:5]}
+                "integrity": [p[:300] for p in self.integrity[:5]], "tampering": self.tampering[:5],
+                **({"verification": self.verification} if self.verification is not None else {})}
