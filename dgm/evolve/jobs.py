@@ -13,6 +13,7 @@ from dgm.evolve import records
 from dgm.evolve.diagnose import build_messages
 from dgm.evolve.items import CheckItem, DiagnoseItem, EvalItem, EvalOutcome, SelfModifyItem
 from dgm.evolve.selfmod import PatchRefused, apply_patch
+from dgm.science.hooks import on_verdict
 
 if TYPE_CHECKING:
     from dgm.evolve.loop import Evolution
@@ -156,6 +157,7 @@ class ChildJob(Job):
             loop.archive.update_node(self.node_id, status="admitted")
             loop.log(f"node {self.node_id} admitted (parent {self.parent_id}, score "
                      f"{loop.archive.get(self.node_id).score})")
+            on_verdict(loop.archive, self.node_id, True, loop.session.plan.instances, loop.log)
         else:
             self.reject(verdict)
 
@@ -284,4 +286,5 @@ class ChildJob(Job):
     def reject(self, reason: str) -> None:
         self.loop.archive.update_node(self.node_id, status=f"rejected:{reason}")
         self.loop.log(f"node {self.node_id} rejected: {reason} (parent {self.parent_id})")
+        on_verdict(self.loop.archive, self.node_id, False, self.loop.session.plan.instances, self.loop.log)
         self.loop.count_verdict(reason)

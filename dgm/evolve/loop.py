@@ -84,6 +84,10 @@ class Evolution:
                 p.update(phase=f"iteration {k}", iteration=k)
                 self.log(f"iteration {k}: parents {', '.join(j.parent_id for j in jobs)}")
                 self.drive(jobs)
+            if not self.stopping:
+                from dgm.science.heldout_job import heldout_jobs
+
+                self.drive(heldout_jobs(self))
         except BaseException:
             # Ctrl-C or a loop failure: do not wait for work in flight (its containers are removed
             # at exit, and --resume redoes it).
@@ -268,7 +272,7 @@ class Evolution:
         return EvalItem(node_id, tree, self.session.plan.instances[instance_id],
                         self.session.environments[instance_id], stage, self.agent_budget("task"), self.box(),
                         f"node:{node_id}:{'task' if grade else 'smoke'}:{instance_id}", grade=grade,
-                        out_dir=out_dir)
+                        out_dir=out_dir, verify=self.config.evolve.self_verify)
 
     def agent_budget(self, role: str) -> AgentBudget:
         limits = getattr(self.config.limits, role)

@@ -57,6 +57,9 @@ def plan_tasks(config: EvolveConfig) -> TaskPlan:
             raise ConfigError(f"dataset.stages[{i}] selects no new task")
         used.update(ids)
         stages.append(ids)
+    from dgm.science.heldout import check
+
+    check(config, instances, stages)  # a held-out id unknown or also in a stage fails here, before any run
     smoke = config.dataset.smoke or stages[0][0]
     if smoke not in instances:
         raise ConfigError(f"dataset.smoke: unknown instance id {smoke}")
