@@ -36,12 +36,12 @@ def test_pass_at_k_coverage_jaccard_distinct(four) -> None:
 
 
 def test_pass_at_k_counts_only_the_tasks_all_top_k_ran(make_archive) -> None:
-    archive = make_archive(results("ab"), [("0", "admitted", results("ab", tasks=("a", "b")))])
+    archive = make_archive(results("abc"), [("0", "admitted", results("a", tasks=("a", "b")))])
     nodes = archive.nodes()
-    assert [n.id for n in diversity.ranked(nodes)] == ["1", "0"]   # 1.0 on its two tasks beats 0.5
-    assert diversity.pass_at_k(nodes, 1) == 1.0
-    assert diversity.pass_at_k(nodes, 2) == 1.0                     # over {a, b}, not the 4 tasks of node 0
-    assert diversity.coverage(nodes) == 0.5                         # a, b of a, b, c, d
+    assert [n.id for n in diversity.ranked(nodes)] == ["0", "1"]   # 0.75 beats 0.5
+    assert diversity.pass_at_k(nodes, 1) == 0.75
+    assert diversity.pass_at_k(nodes, 2) == 1.0                     # a, b of {a, b}: c is outside node 1's tasks
+    assert diversity.coverage(nodes) == 0.75                        # a, b, c of a, b, c, d
 
 
 def test_collapse_alarm_fires_when_pass1_rises_and_pass2_falls(make_archive) -> None:
