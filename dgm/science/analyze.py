@@ -125,7 +125,7 @@ def _prediction_totals(preds: list[dict]) -> dict:
     """Micro-averaged over every scored self-edit."""
     fixed = sum(len(p["fixed"]) for p in preds)
     broken = sum(len(p["broken"]) for p in preds)
-    predicted = sum(len([i for i in p["expected_fix"]]) for p in preds)
+    predicted = sum(len(p["fix_scored"]) for p in preds)
     fix_hits = sum(len(set(p["expected_fix"]) & set(p["fixed"])) for p in preds)
     break_hits = sum(len(set(p["may_break"]) & set(p["broken"])) for p in preds)
     return {"edits": len(preds), "fixed": fixed, "broken": broken,

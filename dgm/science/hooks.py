@@ -28,7 +28,7 @@ def on_admission(archive: Any, node_id: str, log: Callable[[str], None]) -> dive
     path = archive.path / DIVERSITY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps({**snap.to_dict(), "after": node_id}) + "\n")
+        f.write(json.dumps(snap.to_dict()) + "\n")
     p = snap.pass_at
     log(f"diversity after node {node_id}: pass@1 {_f(p.get('1'))}, pass@all {_f(p.get('all'))}, "
         f"coverage {_f(snap.coverage)}, distinct solved sets {snap.distinct}")

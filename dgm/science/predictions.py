@@ -29,6 +29,7 @@ class PredictionScore:
     broken: list[str]
     expected_fix: list[str]
     may_break: list[str]
+    fix_scored: list[str]         # the predicted fixes the child ran (only those can be scored)
     fix_precision: float | None   # of the predicted fixes, the share that were fixed
     fix_recall: float | None      # of the fixes, the share predicted
     break_recall: float | None    # of the regressions, the share predicted
@@ -45,7 +46,7 @@ def score(parent: Mapping[str, Any], child: Mapping[str, Any], expected_fix: lis
     # A prediction about a task the child did not run (a stage it never reached) cannot be scored.
     fix_pred = [i for i in expected_fix if i in common]
     hits = len(set(fix_pred) & set(fixed))
-    return PredictionScore(fixed, broken, list(expected_fix), list(may_break),
+    return PredictionScore(fixed, broken, list(expected_fix), list(may_break), fix_pred,
                            hits / len(fix_pred) if fix_pred else None,
                            hits / len(fixed) if fixed else None,
                            len(set(may_break) & set(broken)) / len(broken) if broken else None)

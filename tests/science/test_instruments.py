@@ -120,3 +120,13 @@ def test_predictions_scored_against_the_child() -> None:
     assert s.fix_recall == 0.5
     assert s.break_recall == 0.0
     assert predictions.id_list(["x", 3, " y ", ""]) == ["x", "y"] and predictions.id_list("x") == []
+
+
+def test_prediction_totals_are_micro_averages_over_the_self_edits(make_archive) -> None:
+    archive = make_archive(results("ab"), [("0", "admitted", results("abc")), ("0", "admitted", results("a"))])
+    archive.update_node("1", diagnosis={"expected_fix": ["c", "d", "zz"], "may_break": []})
+    archive.update_node("2", diagnosis={"expected_fix": ["d"], "may_break": ["a"]})
+    total = analysis(archive, facts={})["predictions_total"]
+    # node 1 fixed c (predicted c, d; zz never ran); node 2 fixed nothing, broke b (predicted a)
+    assert total == {"edits": 2, "fixed": 1, "broken": 1, "fix_precision": 1 / 3, "fix_recall": 1.0,
+                     "break_recall": 0.0}
