@@ -40,10 +40,15 @@ def on_admission(archive: Any, node_id: str, log: Callable[[str], None]) -> dive
 
 def on_verdict(archive: Any, node_id: str, admitted: bool, instances: Mapping[str, Any] | None,
                log: Callable[[str], None]) -> None:
-    """The single call the loop makes when a child is admitted or rejected after evaluation."""
-    admission_verifiers(archive, node_id, instances)
-    if admitted:
-        on_admission(archive, node_id, log)
+    """The single call the loop makes when a child is admitted or rejected after evaluation.
+
+    Instruments observe the run; a failure in one is logged and never stops the loop."""
+    try:
+        admission_verifiers(archive, node_id, instances)
+        if admitted:
+            on_admission(archive, node_id, log)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        log(f"instruments failed on node {node_id}: {type(exc).__name__}: {str(exc)[:200]}")
 
 
 def _f(value: float | None) -> str:
