@@ -112,7 +112,7 @@ class EvalItem:
     tree: Path
     instance: Any            # dgm.bench TaskInstance
     environment: Any         # dgm.bench TaskEnvironment
-    stage: int               # 0 = smoke (no grading), 1.. = evaluation stages
+    stage: int               # 0 = smoke (no grading), 1.. = evaluation stages, -1 = held out (dataset.heldout)
     limits: AgentBudget
     box: BoxLimits
     account: str
@@ -125,7 +125,7 @@ class EvalItem:
         return self.instance.instance_id
 
     def label(self) -> str:
-        what = "smoke task" if not self.grade else f"stage {self.stage} task"
+        what = "smoke task" if not self.grade else "held-out task" if self.stage < 0 else f"stage {self.stage} task"
         return f"node {self.node_id} {what} {self.instance_id}"
 
 
