@@ -289,3 +289,28 @@ def test_the_budget_stops_new_work_and_rejects_what_it_cut(tmp_path: Path) -> No
     assert world.after_stop <= session.config.evolve.workers   # only work already in flight ran after the stop
     log = (session.run_dir / "log.txt").read_text()
     assert "budget reached" in log
+
+
+def test_a_run_made_before_child_states_resumes_from_its_archive(tmp_path: Path) -> None:
+    """An archive whose run kept no state rows (an older dgm): decided nodes stay as they are, a pending
+    node past stage 0 continues at stage 1 with its recorded results replayed, not rerun."""
+    _, _, session = run(tmp_path, ["good", "broken"], children=2)
+    a = session.archive
+    good = next(n for n in a.nodes() if n.meta.get("key") == "c0")
+    a.update_node(good.id, status="pending", results={"t1": good.results["t1"]},
+                  meta={k: v for k, v in good.meta.items() if k != "key"})
+    for n in a.nodes():
+        if n.id != "0":
+            a.update_node(n.id, meta={k: v for k, v in n.meta.items() if k != "key"})
+    a.close()
+    (session.run_dir / STATES_FILE).unlink()
+    again = make_session(tmp_path, children=2)
+    again.config.evolve.cache = "off"   # every task run the resume asks reaches the executor
+    world = CannedWorld(["good", "broken"], per_iteration=2)
+    Evolution(again, executor=world).run()
+    nodes = {n.id: n for n in again.archive.nodes()}
+    assert len(nodes) == 3   # nothing made twice
+    assert nodes[good.id].status == "admitted" and set(nodes[good.id].results) == set(TASKS)
+    graded = [(i.node_id, i.instance_id) for i in world.items if isinstance(i, EvalItem) and i.grade]
+    assert (good.id, "t1") not in graded and (good.id, "t2") in graded
+    assert not any(isinstance(i, (CheckItem, DiagnoseItem, SelfModifyItem)) for i in world.items)
