@@ -82,8 +82,23 @@ class SelectionSection:
 
 
 @dataclass
+class PolicySection:
+    name: str = field(default="dgm", metadata=doc(
+        "scheduling policy: dgm (iterations of k children through gated stages), hgm (asynchronous: expand or "
+        "evaluate one task per free worker), sequential (hgm's schedule; a child is dropped once it is unlikely "
+        "to beat its parent); see docs/evolve.md", choices=("dgm", "hgm", "sequential")))
+    strategy: str = field(default="", metadata=doc(
+        "parent selection strategy of hgm/sequential (default: hgm_thompson / lower_bound); dgm uses "
+        "selection.strategy"))
+    params: dict = field(default_factory=dict, metadata=doc(
+        "policy parameters (a table): hgm alpha, epsilon; sequential delta, min_tasks, prior, alpha, epsilon"))
+
+
+@dataclass
 class EvolveSection:
-    iterations: int = field(default=10, metadata=doc("iterations after the seed's evaluation (iteration 0)"))
+    iterations: int = field(default=10, metadata=doc(
+        "iterations after the seed's evaluation (iteration 0); hgm and sequential make at most "
+        "iterations x children_per_iteration children"))
     children_per_iteration: int = field(default=2, metadata=doc("children made per iteration"))
     workers: int = field(default=2, metadata=doc("parallel workers (self-modifications, task runs)"))
     diagnose_retries: int = field(default=2, metadata=doc("re-asks after a malformed diagnosis"))
@@ -136,6 +151,7 @@ class EvolveConfig:
     models: ModelsSection = field(default_factory=ModelsSection, metadata=doc("models per role"))
     dataset: DatasetSection = field(default_factory=DatasetSection, metadata=doc("tasks and stages"))
     selection: SelectionSection = field(default_factory=SelectionSection, metadata=doc("parent selection"))
+    policy: PolicySection = field(default_factory=PolicySection, metadata=doc("which child or node gets the next worker"))
     evolve: EvolveSection = field(default_factory=EvolveSection, metadata=doc("the loop"))
     budget: BudgetSection = field(default_factory=BudgetSection, metadata=doc("caps"))
     limits: LimitsSection = field(default_factory=LimitsSection, metadata=doc("per-run and per-container limits"))
