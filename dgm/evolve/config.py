@@ -68,6 +68,14 @@ class DatasetSection:
         "what happens to a child under the gate", choices=("reject", "admit")))
     smoke: str = field(default="", metadata=doc(
         "instance id of the stage-0 smoke task (default: the first task of stage 1)"))
+    environments: str = field(default="auto", metadata=doc(
+        "task environments: official (SWE-bench's evaluation images, local or pulled; none is an error), "
+        "rebuild (offline, from local sources or PyPI releases), or auto (official when it can be had)",
+        choices=("auto", "official", "rebuild")))
+    image_namespace: str = field(default="swebench", metadata=doc(
+        "where classic rows' official images are: NAMESPACE/sweb.eval.x86_64.<id, __ as _1776_>:TAG "
+        "(HOST:PORT/NAMESPACE for a registry of your own)"))
+    image_tag: str = field(default="latest", metadata=doc("tag of classic rows' official images"))
 
 
 @dataclass
