@@ -29,13 +29,27 @@ class _BuildLog:
             out.write(line.rstrip("\n") + "\n")
 
 
+class _Tee:
+    """Every line to build.log; pull progress lines also to the caller."""
+
+    def __init__(self, log: _BuildLog, pulls: Callable[[str], None]) -> None:
+        self.log, self.pulls = log, pulls
+
+    def __call__(self, line: str) -> None:
+        self.log(line)
+        if line.startswith(("pull ", "pulling ", "waiting for a pull slot")):
+            self.pulls(line)
+
+
 def build_instance(instance: TaskInstance, store: BenchStore, *, run_id: str, validate_it: bool = True,
-                   options: EnvironmentOptions | None = None, spec: ClassicSpec | None = None) -> TaskEnvironment:
+                   options: EnvironmentOptions | None = None, spec: ClassicSpec | None = None,
+                   pull_progress: Callable[[str], None] | None = None) -> TaskEnvironment:
     """One instance end to end; every failure becomes a manifest row, never an exception.
 
     The exception: with `environments = "official"`, an instance whose official image cannot
     be had raises BadInput naming the image and the registry. SPEC is the classic row's
     derived spec when the caller derived a batch of them (else it is derived here).
+    PULL_PROGRESS also gets the pull's progress lines (they always go to build.log).
     """
     from dgm.bench.environment import build_environment
     from dgm.bench.makers import recipe_for
@@ -48,7 +62,8 @@ def build_instance(instance: TaskInstance, store: BenchStore, *, run_id: str, va
     store.save_instance(instance)
     skipped = ""
     if options.environments != "rebuild":
-        skipped = _try_official(instance, env, options, spec, log)
+        say = log if pull_progress is None else _Tee(log, pull_progress)
+        skipped = _try_official(instance, env, options, spec, say)
     if env.image:
         log(f"image {env.image}")
         if not validate_it:
@@ -79,7 +94,7 @@ def build_instance(instance: TaskInstance, store: BenchStore, *, run_id: str, va
 
 
 def _try_official(instance: TaskInstance, env: TaskEnvironment, options: EnvironmentOptions,
-                  spec: ClassicSpec | None, log: _BuildLog) -> str:
+                  spec: ClassicSpec | None, log: Callable[[str], None]) -> str:
     """Put the official image into ENV when it can be had; else why not ("" on success)."""
     from dgm.bench import official
     from dgm.bench.pull import registry_of
@@ -150,7 +165,8 @@ def _finish(store: BenchStore, env: TaskEnvironment, status: str, detail: str, s
 def build_many(instances: Sequence[TaskInstance], store: BenchStore, *, run_id: str, jobs: int = 1,
                progress: Progress | None = None, validate_it: bool = True,
                options: EnvironmentOptions | None = None,
-               specs: dict[str, ClassicSpec] | None = None) -> list[TaskEnvironment]:
+               specs: dict[str, ClassicSpec] | None = None,
+               pull_progress: Callable[[str], None] | None = None) -> list[TaskEnvironment]:
     """Build (and validate) each instance, `jobs` at a time; rows in input order.
 
     Classic rows' specs are derived once for the batch (one child process) unless given.
@@ -161,7 +177,7 @@ def build_many(instances: Sequence[TaskInstance], store: BenchStore, *, run_id: 
     done: dict[str, TaskEnvironment] = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(build_instance, inst, store, run_id=run_id, validate_it=validate_it,
-                               options=options, spec=specs.get(inst.instance_id)): inst
+                               options=options, spec=specs.get(inst.instance_id), pull_progress=pull_progress): inst
                    for inst in instances}
         try:
             for future in as_completed(futures):

@@ -142,8 +142,14 @@ def cmd_build(args: argparse.Namespace) -> int:
                                              f" {env.instance_id}  [{path_of(env) or '-'}]"
                                              + (f"  {env.detail}" if env.detail and not env.validated else "")))
 
+            def pulling(line: str) -> None:
+                from rich.markup import escape
+
+                progress.update(task, description=escape(inert(line, lines=False)[:100]))
+
             results += build_many(todo, store, run_id=run_id, jobs=args.jobs, progress=report,
-                                  validate_it=not args.no_validate, options=options, specs=specs)
+                                  validate_it=not args.no_validate, options=options, specs=specs,
+                                  pull_progress=pulling)
     from rich.console import Console
 
     Console().print(_summary_table(results, f"dgm bench build: {len(results)} instance(s)"))
