@@ -191,7 +191,7 @@ def _dry_run(instances: list, options, specs: dict) -> int:  # noqa: ANN001 - En
     table = Table(title=_text(f"dgm bench build --dry-run (environments = {options.environments})"))
     for col in ("instance", "path", "image", "pull"):
         table.add_column(col, overflow="fold", justify="right" if col == "pull" else "left")
-    total, unknown, cannot = 0, 0, []
+    total, unknown, cannot, first_error = 0, 0, [], ""
     for inst in instances:
         target = "" if options.environments == "rebuild" else target_for(inst, specs.get(inst.instance_id))
         if isinstance(target, str):
@@ -209,7 +209,8 @@ def _dry_run(instances: list, options, specs: dict) -> int:  # noqa: ANN001 - En
             if options.environments == "official":
                 cannot.append(f"{target.image} at {registry_of(target.image)}")
             where = "rebuild" if options.environments == "auto" else "none"
-            table.add_row(_text(inst.instance_id), _text(where), _text(target.image), _text(str(exc.message)[:120]))
+            first_error = first_error or str(exc.message)
+            table.add_row(_text(inst.instance_id), _text(where), _text(target.image), "not found")
             continue
         total += size
         table.add_row(_text(inst.instance_id), _text("official (pull)"), _text(target.image), f"{size / 1e6:,.0f} MB")
@@ -219,6 +220,8 @@ def _dry_run(instances: list, options, specs: dict) -> int:  # noqa: ANN001 - En
     free = f", {disk['free'] / 1e9:,.1f} GB free in {disk['root']}" if "free" in disk else ""
     console.print(_text(f"would pull {total / 1e6:,.0f} MB (compressed){free}"
                         + (f"; {unknown} image(s) not found in a registry" if unknown else "")))
+    if first_error:
+        console.print(_text(f"first: {first_error[:300]}"))
     if cannot:
         raise BadInput(f"environments = official, but no official image for {cannot[0]}"
                        + (f" (+{len(cannot) - 1} more)" if len(cannot) > 1 else ""))
