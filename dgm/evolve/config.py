@@ -71,6 +71,14 @@ class DatasetSection:
     heldout: int | str | list = field(default=0, metadata=doc(
         "held-out tasks, never used for selection or admission; the seed and the best agent are scored on "
         "them at the end: a count (the last tasks of the file in no stage), a list of ids, or a file of ids"))
+    environments: str = field(default="auto", metadata=doc(
+        "task environments: official (SWE-bench's evaluation images, local or pulled; none is an error), "
+        "rebuild (offline, from local sources or PyPI releases), or auto (official when it can be had)",
+        choices=("auto", "official", "rebuild")))
+    image_namespace: str = field(default="swebench", metadata=doc(
+        "where classic rows' official images are: NAMESPACE/sweb.eval.x86_64.<id, __ as _1776_>:TAG "
+        "(HOST:PORT/NAMESPACE for a registry of your own)"))
+    image_tag: str = field(default="latest", metadata=doc("tag of classic rows' official images"))
 
 
 @dataclass
