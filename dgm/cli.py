@@ -28,6 +28,7 @@ COMMANDS: list[str] = [
     "dgm.report.cli",
     "dgm.replay.cli",
     "dgm.simulate.cli",
+    "dgm.science.cli",
 ]
 
 

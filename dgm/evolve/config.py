@@ -68,12 +68,24 @@ class DatasetSection:
         "what happens to a child under the gate", choices=("reject", "admit")))
     smoke: str = field(default="", metadata=doc(
         "instance id of the stage-0 smoke task (default: the first task of stage 1)"))
+    heldout: int | str | list = field(default=0, metadata=doc(
+        "held-out tasks, never used for selection or admission; the seed and the best agent are scored on "
+        "them at the end: a count (the last tasks of the file in no stage), a list of ids, or a file of ids"))
+    environments: str = field(default="auto", metadata=doc(
+        "task environments: official (SWE-bench's evaluation images, local or pulled; none is an error), "
+        "rebuild (offline, from local sources or PyPI releases), or auto (official when it can be had)",
+        choices=("auto", "official", "rebuild")))
+    image_namespace: str = field(default="swebench", metadata=doc(
+        "where classic rows' official images are: NAMESPACE/sweb.eval.x86_64.<id, __ as _1776_>:TAG "
+        "(HOST:PORT/NAMESPACE for a registry of your own)"))
+    image_tag: str = field(default="latest", metadata=doc("tag of classic rows' official images"))
 
 
 @dataclass
 class SelectionSection:
     strategy: str = field(default="score_child_prop", metadata=doc(
-        "parent selection strategy", choices=("score_child_prop", "score_prop", "best", "random", "hgm_thompson")))
+        "parent selection strategy", choices=("score_child_prop", "score_prop", "best", "random", "hgm_thompson",
+                                       "performance_novelty")))
     params: dict = field(default_factory=dict, metadata=doc("strategy parameters (a table)"))
 
 
@@ -105,6 +117,9 @@ class EvolveSection:
     cache: str = field(default="run", metadata=doc(
         "result cache: run (RUN/cache.sqlite), home ($DGM_HOME/evolve-cache.sqlite, shared by runs), "
         "off, or the path of a cache file"))
+    self_verify: bool = field(default=True, metadata=doc(
+        "after each task run, before grading, ask the task's model for P(the patch resolves the issue) "
+        "(one call, counted in the budget; see docs/science.md)"))
 
 
 @dataclass

@@ -19,6 +19,7 @@ from dgm.evolve.diagnose import build_messages
 from dgm.evolve.items import (AgentBudget, AgentOutcome, BoxLimits, CheckItem, CheckOutcome, DiagnoseItem,
                               DiagnoseOutcome, EvalItem, EvalOutcome, SelfModifyItem)
 from dgm.evolve.selfmod import PatchRefused, apply_patch
+from dgm.science.hooks import on_verdict
 from dgm.scheduler.states import (Check, ChildState, Committed, Diagnose, Evaluate, Halt, Phase, Refused,
                                   SelfModify, Work)
 from dgm.scheduler.transitions import CRASHED, engine_crash
@@ -123,7 +124,7 @@ class RunHost:
         return EvalItem(node_id, self.tree_of(node_id), plan.instances[instance_id],
                         self.session.environments[instance_id], stage, self.agent_budget("task"), self.box(),
                         f"node:{node_id}:{'task' if grade else 'smoke'}:{instance_id}", grade=grade,
-                        out_dir=out_dir)
+                        out_dir=out_dir, verify=self.config.evolve.self_verify)
 
     # ---- Host protocol: outcome -> event -------------------------------------------------------------------
     def record(self, work: Work, state: ChildState, outcome: Any) -> Any:
@@ -334,6 +335,7 @@ class RunHost:
         else:
             self.log(f"node {node.id} rejected: {node.status.split(':', 1)[1]} (parent {state.parent_id})")
             self.count_verdict(state.verdict.value)
+        on_verdict(self.archive, node.id, state.verdict.admitted, self.session.plan.instances, self.log)
 
     # ---- the result cache, in front of the executor -------------------------------------------------------
     def cache_key(self, item: Any) -> tuple[str, str, str] | None:

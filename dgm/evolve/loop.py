@@ -96,6 +96,10 @@ class Evolution:
                                        budget=Budget(check=self._outside_stop),
                                        on_event=lambda s, w, o: self.refresh(), tick=(TICK, lambda s: self.refresh(False)))
             stats = self.scheduler.run(root="0")
+            if not stats.stopped:
+                from dgm.science.heldout_job import evaluate_heldout
+
+                evaluate_heldout(self)
         except BaseException:
             # Ctrl-C or a loop failure: do not wait for work in flight (its containers are removed
             # at exit, and --resume redoes it).

@@ -106,6 +106,10 @@ def check(config: EvolveConfig, *, complete: bool = True) -> None:
     from dgm.scheduler.states import EvalPlan
 
     try:
+        if config.policy.strategy:
+            from dgm.scheduler.strategies import make_strategy
+
+            make_strategy(config.policy.strategy)
         run_policy(config, EvalPlan())
     except BadInput as exc:
         raise ConfigError(f"policy: {exc.message}", hint=exc.hint) from None

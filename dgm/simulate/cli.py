@@ -24,9 +24,10 @@ policies: dgm (iterations of k children, gated stages), hgm (asynchronous, clade
 sampling, expand when evals^alpha >= tree size), sequential (ours: hgm's expansion rule over a
 posterior of every node's quality pooled along the tree; parents by the best posterior, a child
 closed once a paired test against its parent says it is unlikely to be better).
-strategies: score_child_prop, score_prop, best, random, hgm_thompson (dgm.selection),
-lower_bound (argmax of the epsilon-quantile of a node's own posterior) and lineage (argmax of
-the tree posterior: own, ancestors' and descendants' results; see docs/scheduler.md).
+strategies: score_child_prop, score_prop, best, random, hgm_thompson, performance_novelty
+(dgm.selection), lower_bound (argmax of the epsilon-quantile of a node's own posterior) and
+lineage (argmax of the tree posterior: own, ancestors' and descendants' results; see
+docs/scheduler.md).
 world parameters: a TOML file with a [world] table, or -w KEY=VALUE; `--show-world` lists them.
 
 example: dgm simulate --seeds 5 --policies dgm,hgm,sequential --plot sim.png"""

@@ -99,7 +99,8 @@ class CannedWorld:
 
 
 def make_session(tmp: Path, *, policy: str = "dgm", iterations: int = 1, children: int = 2,
-                 stages: list[list[str]] | None = None, **policy_params: Any) -> Session:
+                 stages: list[list[str]] | None = None, budget: float | None = None,
+                 **policy_params: Any) -> Session:
     config = EvolveConfig()
     config.run.dir = str(tmp / "run")
     config.evolve.iterations, config.evolve.children_per_iteration, config.evolve.workers = iterations, children, 2
@@ -121,7 +122,8 @@ def make_session(tmp: Path, *, policy: str = "dgm", iterations: int = 1, childre
     instances = {t: TaskInstance(t, "org/repo", "1.0", "abc", f"problem {t}", "", "", [], []) for t in TASKS}
     plan = TaskPlan(instances, stages or [["t1", "t2"], ["t3", "t4"]], "t1")
     envs = {t: SimpleNamespace(image=f"img-{t}") for t in TASKS}
-    gateway = Gateway({"task": ModelSettings("openai/canned", price_in_per_mtok=0.0, price_out_per_mtok=0.0)}, run_dir=run_dir)
+    gateway = Gateway({"task": ModelSettings("openai/canned", price_in_per_mtok=0.0, price_out_per_mtok=0.0)},
+                      run_dir=run_dir, budget_usd=budget)
     progress = Progress(run_dir, live=False, stream=io.StringIO())
     work = tmp / f"work-{len(list(tmp.glob('work-*')))}"
     work.mkdir()
@@ -250,3 +252,65 @@ def test_sequential_drops_a_child_that_does_not_beat_its_parent(tmp_path: Path) 
     got = statuses(session)
     assert got["c0"] == "rejected:empty patches"
     assert summary.best is not None and summary.best[1] == 1.0
+
+
+class PayingWorld(CannedWorld):
+    """Every task run costs $0.10 on the run's ledger, as the relay would charge it; once the run's budget
+    is gone the relay refuses the calls, so a run ends unfinished ("error") and its account is cut."""
+
+    def __init__(self, ledger: Any, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.ledger = ledger
+        self.after_stop = 0
+
+    def answer(self, item: Any) -> Any:
+        out = super().answer(item)
+        if not isinstance(item, EvalItem):
+            return out
+        left = self.ledger.remaining()
+        if left is not None and left <= 0:
+            self.after_stop += 1
+            self.ledger._note_cut("run", [item.account, "run"])
+            return EvalOutcome(item.instance_id, item.stage, AgentOutcome("error", "", None, {}, "", 0.1))
+        self.ledger.charge([item.account], usd=0.10)
+        return out
+
+
+def test_the_budget_stops_new_work_and_rejects_what_it_cut(tmp_path: Path) -> None:
+    session = make_session(tmp_path, children=4, budget=1.05)
+    world = PayingWorld(session.gateway.ledger, ["good", "good", "half", "good"], per_iteration=4)
+    summary = Evolution(session, executor=world).run()
+    assert summary.stopped == "over budget"
+    got = statuses(session)
+    assert got["0"] == "admitted"
+    cut = [k for k, v in got.items() if v == "rejected:over budget"]
+    assert cut, got   # children the budget cut are rejected over budget, not judged on their own code
+    assert "pending" not in got.values()
+    assert world.after_stop <= session.config.evolve.workers   # only work already in flight ran after the stop
+    log = (session.run_dir / "log.txt").read_text()
+    assert "budget reached" in log
+
+
+def test_a_run_made_before_child_states_resumes_from_its_archive(tmp_path: Path) -> None:
+    """An archive whose run kept no state rows (an older dgm): decided nodes stay as they are, a pending
+    node past stage 0 continues at stage 1 with its recorded results replayed, not rerun."""
+    _, _, session = run(tmp_path, ["good", "broken"], children=2)
+    a = session.archive
+    good = next(n for n in a.nodes() if n.meta.get("key") == "c0")
+    a.update_node(good.id, status="pending", results={"t1": good.results["t1"]},
+                  meta={k: v for k, v in good.meta.items() if k != "key"})
+    for n in a.nodes():
+        if n.id != "0":
+            a.update_node(n.id, meta={k: v for k, v in n.meta.items() if k != "key"})
+    a.close()
+    (session.run_dir / STATES_FILE).unlink()
+    again = make_session(tmp_path, children=2)
+    again.config.evolve.cache = "off"   # every task run the resume asks reaches the executor
+    world = CannedWorld(["good", "broken"], per_iteration=2)
+    Evolution(again, executor=world).run()
+    nodes = {n.id: n for n in again.archive.nodes()}
+    assert len(nodes) == 3   # nothing made twice
+    assert nodes[good.id].status == "admitted" and set(nodes[good.id].results) == set(TASKS)
+    graded = [(i.node_id, i.instance_id) for i in world.items if isinstance(i, EvalItem) and i.grade]
+    assert (good.id, "t1") not in graded and (good.id, "t2") in graded
+    assert not any(isinstance(i, (CheckItem, DiagnoseItem, SelfModifyItem)) for i in world.items)
