@@ -96,10 +96,11 @@ class PolicySection:
         "evaluate one task per free worker), sequential (hgm's schedule; a child is dropped once it is unlikely "
         "to beat its parent); see docs/evolve.md", choices=("dgm", "hgm", "sequential")))
     strategy: str = field(default="", metadata=doc(
-        "parent selection strategy of hgm/sequential (default: hgm_thompson / lower_bound); dgm uses "
+        "parent selection strategy of hgm/sequential (default: hgm_thompson / lineage); dgm uses "
         "selection.strategy"))
     params: dict = field(default_factory=dict, metadata=doc(
-        "policy parameters (a table): hgm alpha, epsilon; sequential delta, min_tasks, prior, alpha, epsilon"))
+        "policy parameters (a table): hgm alpha, epsilon; sequential delta, min_tasks, tau, noise, refresh, "
+        "lineage, alpha, epsilon (docs/scheduler.md)"))
 
 
 @dataclass
