@@ -114,6 +114,8 @@ class SandboxLimitsSection:
     memory_mb: int = field(default=2048, metadata=doc("memory per container (MiB)"))
     cpus: float = field(default=1.0, metadata=doc("CPUs per container"))
     pids: int = field(default=512, metadata=doc("processes per container"))
+    backend: str = field(default="docker", metadata=doc(
+        "sandbox backend: docker, podman (rootless) or bwrap (bubblewrap); `dgm doctor` says which work"))
 
 
 @dataclass

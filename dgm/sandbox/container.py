@@ -50,6 +50,10 @@ class ContainerRuntime(Runtime):
 
             ensure_podman_image(spec.image)
         binds: dict[str, dict[str, str]] = {}
+        if engine == "podman":
+            from dgm.sandbox.podman import check_reachable
+
+            check_reachable([Path(m.host).resolve() for m in spec.mounts])
         for m in spec.mounts:
             binds[str(Path(m.host).resolve())] = {"bind": m.container, "mode": "ro" if m.read_only else "rw"}
         host_config = api.create_host_config(binds=binds, **hardened_host_config(spec.limits, engine))

@@ -90,6 +90,26 @@ def _smoke(image: str) -> Check:
     return Check("ok", f"test sandbox ran python3 in {time.monotonic() - started:.2f} s")
 
 
+def _backend_checks() -> list[Check]:
+    """Which sandbox backends work here, what each lacks, and where one holds less than Docker."""
+    from dgm.sandbox.backends import BACKENDS, INSTALL, missing
+    from dgm.sandbox.guarantees import weakened
+
+    checks = []
+    for name in BACKENDS:
+        why = missing(name)
+        if why is not None:
+            checks.append(Check("warn" if name != "docker" else "FAIL",
+                                f"sandbox backend {name}: not available ({why})", INSTALL[name]))
+            continue
+        checks.append(Check("ok", f"sandbox backend {name}: available"))
+        for guarantee, how in weakened(name).items():
+            checks.append(Check("warn", f"sandbox backend {name}: {guarantee}: {how}",
+                                "use the docker backend where this matters" if how.startswith("not held")
+                                else ""))
+    return checks
+
+
 def _host_checks() -> list[Check]:
     checks = []
     if shutil.which("debootstrap"):
@@ -118,7 +138,7 @@ def _model_checks() -> list[Check]:
 
 def run_checks(*, smoke: bool = True) -> int:
     """Print every check; 0 when none failed."""
-    checks = [*_engine_checks(smoke), *_host_checks(), *_model_checks()]
+    checks = [*_engine_checks(smoke), *_backend_checks(), *_host_checks(), *_model_checks()]
     for c in checks:
         print(f"{c.level:<4} {inert(c.what, lines=False)}")  # a failed smoke run quotes the sandbox
         if c.fix and c.level != "ok":

@@ -63,6 +63,8 @@ def hardened_host_config(limits: Limits, engine: str = "docker") -> dict[str, An
         config["init"] = False  # the keeper is PID 1 (see dgm.sandbox.container)
         # Podman's tmpfs takes no uid=: "U" gives it to the container's user, uid 1000 there.
         config["tmpfs"] = {path: opts.replace(owned, "mode=0755,U") for path, opts in config["tmpfs"].items()}
+        # With a read-only root Podman adds a writable /var/tmp of its own; keep it read-only.
+        config["tmpfs"]["/var/tmp"] = "ro,size=64k,mode=0755"
     return config
 
 

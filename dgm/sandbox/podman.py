@@ -16,7 +16,7 @@ from dgm.errors import SandboxError
 from dgm.sandbox.locks import build_lock
 from dgm.sandbox.unprivileged import Account, account_hint, sandbox_account
 
-SERVICE_IDLE_SECONDS = 600  # the service exits by itself when unused this long
+SERVICE_IDLE_SECONDS = 0  # never idles out: a long evolve run may pause longer than any timeout
 
 
 def _account() -> Account:
@@ -109,3 +109,18 @@ def ensure_podman_image(tag: str) -> None:
             res = podman_cli("tag", f"localhost/{tag}", tag)
             if res.returncode != 0:
                 raise SandboxError(f"podman load of {tag} did not keep its tag: {out[-400:]} {res.stderr[-400:]}")
+
+
+def check_reachable(paths: list[Path]) -> None:
+    """Rootless Podman mounts as the sandbox account: each mount source must be reachable by it."""
+    account = _account()
+    if account.is_self:
+        return
+    for path in paths:
+        for parent in [*reversed(path.parents), path]:
+            st = parent.stat()
+            mine = st.st_uid == account.uid
+            if parent.is_dir() and not (st.st_mode & (0o100 if mine else 0o001)):
+                raise SandboxError(f"mount source {path}: {parent} is not searchable by {account.name}, "
+                                   "the account rootless Podman mounts as",
+                                   hint=f"keep mount sources in a directory {account.name} can reach (mode 0755)")
