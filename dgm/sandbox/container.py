@@ -16,9 +16,10 @@ from dgm.sandbox.runtime import KILL_GRACE, RunOutcome, Runtime, StartSpec
 _KEEPER = """
 import os, signal, sys, time
 signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
 end = time.monotonic() + float(sys.argv[1])
 while time.monotonic() < end:
-    time.sleep(0.5)
+    signal.sigtimedwait([signal.SIGCHLD], max(0.01, min(5.0, end - time.monotonic())))
     try:
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass
@@ -62,7 +63,7 @@ class ContainerRuntime(Runtime):
         # and a forgotten container exits, and is removed, by itself. Under rootless Podman
         # everything runs as uid 1000 (its tmpfs can be owned only by the container's user), so
         # the keeper is PID 1 itself, which no signal from inside reaches: a python loop that
-        # reaps orphans and ends at the wall-clock limit.
+        # reaps orphans as they exit and ends at the wall-clock limit.
         created = None
         try:
             created = api.create_container(
