@@ -55,6 +55,10 @@ def hardened_host_config(limits: Limits, engine: str = "docker") -> dict[str, An
     )
     if engine == "podman":
         from dgm.sandbox.guarantees import podman_cgroup_limits
+        from dgm.sandbox.podman import seccomp_profile_path
+
+        # Podman's default profile allows new user namespaces and ptrace; dgm's denies them.
+        config["security_opt"] = [*config["security_opt"], f"seccomp={seccomp_profile_path()}"]
 
         config["ulimits"].append(docker.types.Ulimit(name="nproc", soft=limits.pids, hard=limits.pids))
         if not podman_cgroup_limits():

@@ -6,6 +6,7 @@ Images come from the same offline recipes: what the Docker engine built is strea
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -124,3 +125,21 @@ def check_reachable(paths: list[Path]) -> None:
                 raise SandboxError(f"mount source {path}: {parent} is not searchable by {account.name}, "
                                    "the account rootless Podman mounts as",
                                    hint=f"keep mount sources in a directory {account.name} can reach (mode 0755)")
+
+
+def seccomp_profile_path() -> str:
+    """dgm's seccomp profile as a file the account's Podman service reads (written once)."""
+    import hashlib
+
+    from dgm.sandbox.seccomp import oci_profile
+
+    account = _account()
+    data = json.dumps(oci_profile(), sort_keys=True).encode()
+    path = account.runtime_dir() / f"dgm-seccomp-{hashlib.sha256(data).hexdigest()[:12]}.json"
+    if not path.is_file():
+        partial = path.with_suffix(f".{os.getpid()}")
+        partial.write_bytes(data)
+        if not account.is_self:
+            os.chown(partial, account.uid, account.gid)
+        partial.replace(path)
+    return str(path)

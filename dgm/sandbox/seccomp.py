@@ -66,3 +66,19 @@ def compile_filter() -> bytes:
         _ins(_RET_K, _RET_ALLOW),
     ]
     return b"".join(prog)
+
+
+def oci_profile() -> dict:
+    """The same filter as an OCI/Docker seccomp profile, for rootless Podman (whose default
+    profile allows new user namespaces and ptrace)."""
+    rules: list[dict] = [
+        {"names": sorted(DENIED), "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM},
+        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS},
+    ]
+    bit = 1
+    while bit <= CLONE_NAMESPACES:
+        if CLONE_NAMESPACES & bit:
+            rules.append({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM,
+                          "args": [{"index": 0, "value": bit, "valueTwo": bit, "op": "SCMP_CMP_MASKED_EQ"}]})
+        bit <<= 1
+    return {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": rules}
