@@ -128,3 +128,28 @@ def test_choosing_a_backend_the_machine_lacks_is_one_line_and_exit_2() -> None:
     res = dgm("sandbox", "run", "--", "true", env={"DGM_SANDBOX_BACKEND": "lxc"})
     assert res.returncode == 2 and res.stderr.count("\n") == 1
     assert "unknown sandbox backend 'lxc'" in res.stderr and "docker, podman, bwrap" in res.stderr
+
+
+def test_sweep_removes_podman_sandboxes_of_a_dead_process(base_image: str, run_id: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    if missing("podman") is not None:
+        pytest.skip(f"backend podman not on this machine: {missing('podman')}")
+    from dgm.sandbox.engine import engine_client
+    from dgm.sandbox.sweep import sweep
+
+    code = (
+        "import os\n"
+        "from dgm.sandbox.driver import Sandbox\n"
+        f"box = Sandbox.start({base_image!r}, run_id={run_id!r}, backend='podman')\n"
+        "print(box.id, flush=True)\n"
+        "os._exit(0)  # dies without cleaning up\n"
+    )
+    orphan = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    api = engine_client("podman").api
+
+    def ids() -> set[str]:
+        return {c["Id"] for c in api.containers(all=True, filters={"label": f"dgm.run={run_id}"})}
+
+    assert ids() == {orphan}
+    monkeypatch.setenv("DGM_SANDBOX_BACKEND", "podman")
+    assert sweep(run_id) == 1 and ids() == set()
