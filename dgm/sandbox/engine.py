@@ -80,12 +80,22 @@ def connected_engines() -> list[str]:
     return list(_clients)
 
 
-def image_exists(tag: str, engine: str = "docker") -> bool:
-    """Whether the engine has an image with this tag."""
+def image_engine() -> str:
+    """The engine that builds and keeps images: Docker, or rootless Podman where there is no
+    Docker engine (the same recipes, through the same API)."""
+    from dgm.sandbox.backends import missing
+
+    if missing("docker") is None or missing("podman") is not None:
+        return "docker"
+    return "podman"
+
+
+def image_exists(tag: str, engine: str | None = None) -> bool:
+    """Whether ENGINE (default: the image engine) has an image with this tag."""
     import docker
 
     try:
-        engine_client(engine).images.get(tag)
+        engine_client(engine or image_engine()).images.get(tag)
         return True
     except docker.errors.ImageNotFound:
         return False

@@ -83,7 +83,7 @@ def ensure_podman_image(tag: str) -> None:
     """Make TAG present in the account's Podman store: loaded once from the Docker engine."""
     from dgm.sandbox.engine import docker_client, image_exists
 
-    if image_exists(tag, "podman"):
+    if image_exists(tag, "podman"):  # loaded before, or built by Podman (no Docker here)
         return
     with build_lock(f"podman-image-{tag}"):
         if image_exists(tag, "podman"):

@@ -24,10 +24,10 @@ def unpacked_image(image: str) -> tuple[Path, dict]:
     """(root directory, image config) of IMAGE unpacked for bubblewrap; unpacks on first use."""
     import docker
 
-    from dgm.sandbox.engine import docker_client
+    from dgm.sandbox.engine import engine_client, image_engine
 
     try:
-        info = docker_client().api.inspect_image(image)
+        info = engine_client(image_engine()).api.inspect_image(image)
     except docker.errors.ImageNotFound as exc:
         raise SandboxError(f"image {image} not found", hint="run `dgm sandbox build`") from exc
     base = dgm_home() / "bwrap" / info["Id"].split(":")[-1][:16]
@@ -53,10 +53,10 @@ def unpacked_image(image: str) -> tuple[Path, dict]:
 
 
 def _export(image: str, dest: Path) -> None:
-    """`docker export` of a never-started container of IMAGE, extracted by tar into DEST."""
-    from dgm.sandbox.engine import docker_client
+    """`docker export` (or Podman's) of a never-started container of IMAGE, extracted by tar into DEST."""
+    from dgm.sandbox.engine import engine_client, image_engine
 
-    api = docker_client().api
+    api = engine_client(image_engine()).api
     created = api.create_container(image, command=["true"], labels={"dgm": "1", "dgm.run": "unpack"},
                                    network_disabled=True)
     try:

@@ -153,3 +153,40 @@ def test_sweep_removes_podman_sandboxes_of_a_dead_process(base_image: str, run_i
     assert ids() == {orphan}
     monkeypatch.setenv("DGM_SANDBOX_BACKEND", "podman")
     assert sweep(run_id) == 1 and ids() == set()
+
+
+def test_without_docker_podman_builds_the_images_and_both_daemonless_backends_use_them(base_image: str) -> None:
+    """No Docker engine reachable: the same recipes build with rootless Podman, and Podman and
+    bubblewrap sandboxes run from what it built."""
+    if missing("podman") is not None:
+        pytest.skip(f"backend podman not on this machine: {missing('podman')}")
+    from dgm.sandbox.podman import ensure_podman_image
+
+    ensure_podman_image(base_image)  # what a Docker-less machine's `dgm sandbox build` leaves
+    marker = os.urandom(6).hex()
+    code = (
+        "from dgm.sandbox.driver import Sandbox\n"
+        "from dgm.sandbox.engine import image_engine\n"
+        "from dgm.sandbox.images import ensure_image\n"
+        "assert image_engine() == 'podman', image_engine()\n"
+        f"tag = ensure_image('dgm-test-podman-layer', None, 'RUN echo {marker} > /opt/marker', base={base_image!r},"
+        " progress=lambda line: None)\n"
+        "print(tag, flush=True)\n"
+        "for backend in ('podman', 'bwrap'):\n"
+        "    with Sandbox.start(tag, run_id='test-nodocker', backend=backend) as box:\n"
+        "        print(backend, box.exec('cat /opt/marker; id -un').output.split(), flush=True)\n"
+    )
+    env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "DGM_SANDBOX_BACKEND": "podman"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, **env})
+    lines = res.stdout.splitlines()
+    if lines:  # the test's image and its unpacked directory go
+        from dgm.home import dgm_home
+        from dgm.sandbox.engine import engine_client
+
+        images = engine_client("podman").images
+        image_id = images.get(lines[0]).id.split(":")[-1]
+        images.remove(lines[0], force=True)
+        shutil.rmtree(dgm_home() / "bwrap" / image_id[:16], ignore_errors=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert lines[1:] == [f"podman ['{marker}', 'agent']", f"bwrap ['{marker}', 'agent']"]
