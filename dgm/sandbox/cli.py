@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "sandbox",
         help="build sandbox images, run a command in a sandbox, remove leftovers",
-        description="Hardened offline Docker sandboxes. Images are built on this machine from a "
-                    "debootstrapped Debian root filesystem; no registry is used.",
+        description="Hardened offline sandboxes on Docker (default), rootless Podman or bubblewrap. "
+                    "Images are built on this machine from a debootstrapped Debian root filesystem; "
+                    "no registry is used.",
     )
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
     verbs = p.add_subparsers(dest="verb", metavar="VERB")

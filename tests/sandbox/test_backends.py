@@ -118,6 +118,16 @@ def test_doctor_and_docs_say_what_each_backend_holds_less_strictly() -> None:
         assert weakened("bwrap")["CPU limit"].startswith("not held")
 
 
+def test_run_chooses_the_backend(backend: str) -> None:
+    res = dgm("sandbox", "run", "--backend", backend, "--", "id -un; tr '\\0\\n' '  ' < /proc/1/cmdline | head -c 30; echo")
+    assert res.returncode == 0, res.stderr
+    first, pid1 = res.stdout.splitlines()
+    assert first == "agent"
+    keeper = {"docker": "/sbin/docker-init -- sleep", "podman": "python3 -I -c",
+              "bwrap": "/usr/bin/python3 -I -S -c"}[backend]
+    assert pid1.startswith(keeper), pid1
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="DGM_SANDBOX_USER is read only when dgm runs as root")
 def test_choosing_a_backend_the_machine_lacks_is_one_line_and_exit_2() -> None:
     for name in ("podman", "bwrap"):
