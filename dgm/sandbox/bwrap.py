@@ -32,6 +32,7 @@ from dgm.sandbox.unprivileged import Account, account_hint, sandbox_account
 
 EXIT, READY = 3, 4
 START_SECONDS = 30.0
+SHM_MB = 64
 _SKIP = {"proc", "dev", "sys"}  # provided fresh by bubblewrap
 _DEFAULT_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 "HOME": "/home/agent", "USER": "agent", "LOGNAME": "agent", "HOSTNAME": "sandbox"}
@@ -122,14 +123,17 @@ class BwrapRuntime(Runtime):
                 argv += ["--symlink", os.readlink(entry), f"/{entry.name}"]
             else:
                 argv += ["--ro-bind", f"{top}/{entry.name}", f"/{entry.name}"]
-        argv += ["--proc", "/proc", "--dev", "/dev"]
+        # bubblewrap's /dev is a tmpfs without a size: a size-capped /dev/shm (Docker's 64 MiB) on
+        # it, and /dev itself read-only below.
+        argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(SHM_MB << 20),
+                 "--tmpfs", "/dev/shm"]
         sizes = {"/testbed": lim.disk_mb}
         for path in WORK_DIRS:
             argv += ["--perms", "1777" if path == "/tmp" else "0755",
                      "--size", str(sizes.get(path, lim.tmp_mb) << 20), "--tmpfs", path]
         for m in spec.mounts:
             argv += ["--ro-bind" if m.read_only else "--bind", portal.add(Path(m.host).resolve()), m.container]
-        argv += ["--remount-ro", "/"]
+        argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
         seccomp = _pipe_with(compile_filter())
         argv += ["--seccomp", str(seccomp), "--chdir", "/"]
         rlimits = {"RLIMIT_NPROC": lim.pids, "RLIMIT_AS": lim.memory_mb << 20, "RLIMIT_CORE": 0}

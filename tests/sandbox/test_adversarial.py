@@ -59,7 +59,7 @@ def test_memory_hog_is_oom_killed(base_image: str, run_id: str, small: Limits, b
 
 def test_disk_filler_stops_at_the_tmpfs_cap(base_image: str, run_id: str, small: Limits) -> None:
     with Sandbox.start(base_image, run_id=run_id, limits=small) as box:
-        for where in ("/testbed", "/tmp", "/home/agent", "/io/out"):
+        for where in ("/testbed", "/tmp", "/home/agent", "/io/out", "/dev/shm"):
             res = box.exec(f"dd if=/dev/zero of={where}/fill bs=1M count=1000", timeout=60)
             assert res.exit_code != 0 and "No space left on device" in res.output, (where, res)
             used = int(box.exec(f"du -sm {where}/fill | cut -f1").output)
@@ -158,7 +158,8 @@ def test_host_environment_and_home_secrets_are_invisible(
 def test_writing_outside_the_work_directory_fails(base_image: str, run_id: str, tmp_path: Path) -> None:
     marker = tmp_path / "host-marker"
     with Sandbox.start(base_image, run_id=run_id) as box:
-        for target in ("/etc/passwd", "/usr/bin/python3", "/x", "/var/tmp/x", "/opt/dgm/x", str(marker)):
+        for target in ("/etc/passwd", "/usr/bin/python3", "/x", "/var/tmp/x", "/opt/dgm/x", "/dev/x", "/run/x",
+                       str(marker)):
             res = box.exec(f"echo pwned >> {target}")
             assert res.exit_code != 0, target
             assert "Read-only file system" in res.output or "No such file" in res.output or "Permission denied" in res.output
