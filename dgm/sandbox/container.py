@@ -14,8 +14,9 @@ from dgm.sandbox.runtime import KILL_GRACE, RunOutcome, Runtime, StartSpec
 
 
 _KEEPER = """
-import os, signal, sys, time
+import ctypes, os, signal, sys, time
 signal.signal(signal.SIGINT, signal.SIG_DFL)
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: its /proc entries out of the agent's reach
 signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
 end = time.monotonic() + float(sys.argv[1])
 while time.monotonic() < end:

@@ -26,7 +26,10 @@ CONFINEMENT = (
     "id -u; hostname; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; "
     "unshare -U true 2>/dev/null && echo NEW-USERNS; unshare -r true 2>/dev/null && echo NEW-ROOT; "
     "python3 -c 'import ctypes; print(\"ptrace\", ctypes.CDLL(None).ptrace(16, 1, 0, 0))'; "  # PTRACE_ATTACH to PID 1
-    "mount -t tmpfs none /mnt 2>/dev/null && echo MOUNTED; echo END"
+    "mount -t tmpfs none /mnt 2>/dev/null && echo MOUNTED; "
+    # PID 1's pipes to the host (bubblewrap's supervisor) are out of reach: no forged results.
+    "(echo forged > /proc/1/fd/1) 2>/dev/null && echo WROTE-PID1; ls /proc/1/fd >/dev/null 2>&1 && echo SAW-PID1; "
+    "echo END"
 )
 
 
@@ -49,6 +52,7 @@ def test_confinement_holds_on_every_backend(base_image: str, run_id: str, backen
     assert status["CapEff"] == status["CapBnd"] == "0000000000000000"
     assert status["NoNewPrivs"] == "1" and status["Seccomp"] == "2"  # a seccomp filter is on
     assert "NEW-USERNS" not in res.output and "NEW-ROOT" not in res.output and "MOUNTED" not in res.output
+    assert "WROTE-PID1" not in res.output and "forged" not in res.output and "SAW-PID1" not in res.output
     assert "ptrace -1" in res.output
     assert_next_sandbox_works(base_image, run_id)
 
