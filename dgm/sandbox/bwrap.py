@@ -215,8 +215,6 @@ class BwrapRuntime(Runtime):
             if end is None:  # the supervisor did not answer: the whole sandbox goes
                 self.stop()
         code = json.loads(end)["exit"] if end is not None else None
-        if timed_out:
-            code = None if code is None else code
         return RunOutcome(code, timed_out, False)
 
     def alive(self) -> bool:
