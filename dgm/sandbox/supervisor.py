@@ -41,12 +41,19 @@ def read_exact(n):
     return buf
 
 
-def reap():
+def reap(child=None):
+    """Collect every exited process (orphans are PID 1's); the exit status of CHILD if it ended."""
+    status = None
     try:
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
+        while True:
+            pid, st = os.waitpid(-1, os.WNOHANG)
+            if not pid:
+                break
+            if pid == child:
+                status = st
     except ChildProcessError:
         pass
+    return status
 
 
 def child(req, pipes):
@@ -66,6 +73,7 @@ def child(req, pipes):
 
 
 def run(req, data):
+    reap()  # what the last command's end killed: no zombie outlives into the next command
     pipes = [os.pipe(), os.pipe(), os.pipe()]
     pid = os.fork()
     if pid == 0:
@@ -111,9 +119,9 @@ def run(req, data):
                 os.close(fd)
                 del readers[fd]
         if status is None:
-            done, st = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status, ended_at = st, time.monotonic()
+            status = reap(pid)
+            if status is not None:
+                ended_at = time.monotonic()
         elif readers and time.monotonic() - ended_at > 2:
             os.kill(-1, signal.SIGKILL)  # what the command left holding its output dies
             ended_at = time.monotonic()
