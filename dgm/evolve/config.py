@@ -148,6 +148,13 @@ class SandboxLimitsSection:
 
 
 @dataclass
+class SandboxSection:
+    backend: str = field(default="", metadata=doc(
+        "sandbox backend: docker, podman (rootless) or bwrap (bubblewrap); default $DGM_SANDBOX_BACKEND, "
+        "else docker; `dgm doctor` says which work here (docs/sandbox.md)"))
+
+
+@dataclass
 class LimitsSection:
     task: AgentLimitsSection = field(default_factory=AgentLimitsSection, metadata=doc("per task run"))
     selfmod: AgentLimitsSection = field(default_factory=_selfmod_limits, metadata=doc("per self-modification"))
@@ -164,6 +171,7 @@ class EvolveConfig:
     evolve: EvolveSection = field(default_factory=EvolveSection, metadata=doc("the loop"))
     budget: BudgetSection = field(default_factory=BudgetSection, metadata=doc("caps"))
     limits: LimitsSection = field(default_factory=LimitsSection, metadata=doc("per-run and per-container limits"))
+    sandbox: SandboxSection = field(default_factory=SandboxSection, metadata=doc("where untrusted code runs"))
 
     def model(self, role: str) -> ModelSection:
         return getattr(self.models, role)

@@ -90,6 +90,11 @@ def open_session(config: EvolveConfig, *, live: bool | None = None) -> Session:
     from dgm.evolve.tasks import environments, plan_tasks
 
     plan = plan_tasks(config)  # a bad stage or id fails here, before any container or call
+    from dgm.sandbox.backends import require_backend, use_backend
+
+    # The backend of every sandbox this run (and its worker processes) starts; one the machine
+    # lacks is a one-line error naming what to install, before anything is spent.
+    require_backend(use_backend(config.sandbox.backend))
     run_dir = Path(config.run.dir)
     resuming = config.run.resume
     # The run directory has one owner at a time, claimed before anything in it is touched (the log, the

@@ -1,4 +1,4 @@
-"""Hardened offline Docker sandboxes: locally built images and the container driver.
+"""Hardened offline sandboxes (Docker, rootless Podman, bubblewrap): locally built images and the driver.
 
 Names are imported lazily so `import dgm.sandbox` does not import docker.
 """
@@ -16,6 +16,7 @@ _EXPORTS = {
     "ExecResult": "dgm.sandbox.driver",
     "Sandbox": "dgm.sandbox.driver",
     "sweep": "dgm.sandbox.driver",
+    "use_backend": "dgm.sandbox.backends",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "sandbox",
         help="build sandbox images, run a command in a sandbox, remove leftovers",
-        description="Hardened offline Docker sandboxes. Images are built on this machine from a "
-                    "debootstrapped Debian root filesystem; no registry is used.",
+        description="Hardened offline sandboxes on Docker (default), rootless Podman or bubblewrap. "
+                    "Images are built on this machine from a debootstrapped Debian root filesystem; "
+                    "no registry is used.",
     )
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
@@ -63,6 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="environment variable for the command (the host's never pass); repeatable")
     v.add_argument("--workdir", default="/testbed", help="working directory (default: /testbed)")
+    v.add_argument("--backend", choices=("docker", "podman", "bwrap"),
+                   help="sandbox backend: docker (default; or $DGM_SANDBOX_BACKEND), podman (rootless, "
+                        "as an unprivileged user), bwrap (bubblewrap, daemonless); `dgm doctor` says "
+                        "which work here")
     v.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD...", help="the command")
     v.set_defaults(func=_handler("cmd_run"))
 
@@ -78,10 +83,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.set_defaults(func=_handler("cmd_prune"))
 
     d = subparsers.add_parser(
-        "doctor", help="check Docker, images, disk and model settings; say what to fix",
-        description="Check the Docker engine, the sandbox images, free disk, debootstrap and the "
-                    "model settings. Prints what to do for each problem; exit 0 when nothing fails "
-                    "(warnings do not fail).",
+        "doctor", help="check Docker, sandbox backends, images, disk and model settings; say what to fix",
+        description="Check the Docker engine, which sandbox backends (docker, podman, bwrap) work "
+                    "here and what to install for the others, the guarantees each holds, the "
+                    "sandbox images, free disk, debootstrap and the model settings. Prints what to "
+                    "do for each problem; exit 0 when nothing fails (warnings do not fail).",
     )
     d.add_argument("--no-smoke", action="store_true", help="skip starting a test sandbox")
     d.set_defaults(func=_handler("cmd_doctor"))

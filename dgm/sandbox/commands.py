@@ -70,13 +70,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         cmd = cmd[1:]
     if not cmd:
         raise BadInput("no command given", hint="dgm sandbox run -- CMD...")
+    from dgm.sandbox.backends import require_backend, resolve_backend
+
+    backend = resolve_backend(args.backend)
+    require_backend(backend)
     limits = _limits(args)
     mounts, env = _mounts(args.mount), _env(args.env)
     image = args.image or ensure_base_image(args.suite)
     run_id = f"cli-{os.getpid()}"
     try:
         with Sandbox.start(image, run_id=run_id, limits=limits, mounts=mounts, env=env,
-                           workdir=args.workdir) as box:
+                           workdir=args.workdir, backend=backend) as box:
             res = box.exec(cmd[0] if len(cmd) == 1 else cmd, timeout=args.timeout)
     finally:
         sweep(run_id)

@@ -43,20 +43,33 @@ def _disk(label: str, path: Path) -> Check:
 
 
 def _engine_checks(smoke: bool) -> list[Check]:
-    from dgm.sandbox.engine import docker_client, image_exists
-    from dgm.sandbox.images import base_image_tag
+    from dgm.sandbox.backends import missing, resolve_backend, use_backend
+    from dgm.sandbox.engine import docker_client
 
     try:
         client = docker_client()
         info = client.info()
         version = client.version().get("Version", "?")
     except DgmError as exc:
+        if missing("podman") is None:  # images are built and kept by rootless Podman instead
+            if resolve_backend() == "docker":
+                use_backend("podman")  # the smoke test, and its clean-up, on Podman
+            return [Check("warn", f"Docker engine: {exc.message}; rootless Podman builds and keeps the images",
+                          "the podman and bwrap backends work without it"), *_image_checks(smoke, resolve_backend())]
         return [Check("FAIL", f"Docker engine: {exc.message}",
                       "start the Docker daemon (and make its socket readable), or set DOCKER_HOST")]
     checks = [Check("ok", f"Docker engine {version} ({info.get('Driver')}, cgroup v{info.get('CgroupVersion', '?')})")]
     if not shutil.which("docker-init") and not info.get("InitBinary"):
         checks.append(Check("warn", "docker-init not found", "install tini/docker-init; sandboxes use --init"))
     checks.append(_disk("the Docker root", Path(info.get("DockerRootDir", "/var/lib/docker"))))
+    return [*checks, *_image_checks(smoke, None)]
+
+
+def _image_checks(smoke: bool, backend: str | None) -> list[Check]:
+    from dgm.sandbox.engine import image_exists
+    from dgm.sandbox.images import base_image_tag
+
+    checks = []
     present = {}
     for suite, required in (("bookworm", True), ("bullseye", False)):
         tag = base_image_tag(suite)
@@ -68,17 +81,17 @@ def _engine_checks(smoke: bool) -> list[Check]:
                                 f"run `dgm sandbox build --suite {suite}` (about a minute; needs root)"
                                 + ("" if required else "; needed for repositories on Python 3.9")))
     if smoke and present["bookworm"]:
-        checks.append(_smoke(base_image_tag("bookworm")))
+        checks.append(_smoke(base_image_tag("bookworm"), backend))
     return checks
 
 
-def _smoke(image: str) -> Check:
+def _smoke(image: str, backend: str | None) -> Check:
     from dgm.sandbox.driver import Limits, Sandbox, sweep
 
     run_id = f"doctor-{os.getpid()}"
     started = time.monotonic()
     try:
-        with Sandbox.start(image, run_id=run_id, limits=Limits(wall_seconds=120)) as box:
+        with Sandbox.start(image, run_id=run_id, limits=Limits(wall_seconds=120), backend=backend) as box:
             res = box.exec(["python3", "-c", "print('ok')"], timeout=60)
     except DgmError as exc:
         return Check("FAIL", f"test sandbox: {exc}", "see `dgm sandbox run -- true` with --debug")
@@ -87,7 +100,27 @@ def _smoke(image: str) -> Check:
     if not res.ok or res.output.strip() != "ok":
         return Check("FAIL", f"test sandbox: {res.status()}: {res.output[-300:]}",
                      "rebuild the base image: `dgm sandbox build`")
-    return Check("ok", f"test sandbox ran python3 in {time.monotonic() - started:.2f} s")
+    return Check("ok", f"test sandbox ({box.backend}) ran python3 in {time.monotonic() - started:.2f} s")
+
+
+def _backend_checks() -> list[Check]:
+    """Which sandbox backends work here, what each lacks, and where one holds less than Docker."""
+    from dgm.sandbox.backends import BACKENDS, INSTALL, missing
+    from dgm.sandbox.guarantees import weakened
+
+    checks = []
+    for name in BACKENDS:
+        why = missing(name)
+        if why is not None:
+            checks.append(Check("warn",
+                                f"sandbox backend {name}: not available ({why})", INSTALL[name]))
+            continue
+        checks.append(Check("ok", f"sandbox backend {name}: available"))
+        for guarantee, how in weakened(name).items():
+            checks.append(Check("warn", f"sandbox backend {name}: {guarantee}: {how}",
+                                "use the docker backend where this matters" if how.startswith("not held")
+                                else ""))
+    return checks
 
 
 def _host_checks() -> list[Check]:
@@ -118,7 +151,7 @@ def _model_checks() -> list[Check]:
 
 def run_checks(*, smoke: bool = True) -> int:
     """Print every check; 0 when none failed."""
-    checks = [*_engine_checks(smoke), *_host_checks(), *_model_checks()]
+    checks = [*_engine_checks(smoke), *_backend_checks(), *_host_checks(), *_model_checks()]
     for c in checks:
         print(f"{c.level:<4} {inert(c.what, lines=False)}")  # a failed smoke run quotes the sandbox
         if c.fix and c.level != "ok":

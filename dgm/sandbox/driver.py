@@ -1,4 +1,4 @@
-"""The Sandbox: a hardened, offline, size- and time-limited container for untrusted code."""
+"""The Sandbox: a hardened, offline, size- and time-limited place for untrusted code (any backend)."""
 
 from __future__ import annotations
 
@@ -16,18 +16,15 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dgm.errors import AgentFailure, SandboxError
-from dgm.sandbox.engine import docker_client
-from dgm.sandbox.execstream import STDOUT, Capture, ExecStream
-from dgm.sandbox.hardening import Limits, hardened_host_config, sandbox_labels
+from dgm.sandbox.execstream import STDOUT, Capture
+from dgm.sandbox.hardening import Limits
+from dgm.sandbox.runtime import AGENT, KILL_GRACE, RELAY_MOUNT, Mount, Runtime, StartSpec
 from dgm.sandbox.sweep import sweep
 from dgm.sandbox.transfer import extract_untrusted, tar_file, tar_tree
 
-__all__ = ["Limits", "Mount", "ExecResult", "Sandbox", "UnreadableFile", "sweep"]
+__all__ = ["AGENT", "KILL_GRACE", "RELAY_MOUNT", "Limits", "Mount", "ExecResult", "Sandbox", "UnreadableFile", "sweep"]
 
-AGENT = "1000:1000"
-RELAY_MOUNT = "/run/dgm"
 SEED = "/opt/dgm/seed"
-KILL_GRACE = 5.0  # seconds to drain output after the kill
 # Read a file only if it is regular and not a link, and at most $2 bytes of it. Agent processes are
 # all dead when the engine reads the agent's outputs, so nothing swaps the file between test and read.
 _READ_REGULAR = (
@@ -36,15 +33,6 @@ _READ_REGULAR = (
     'elif [ ! -f "$f" ]; then exit 9; fi; exec head -c "$2" -- "$f"'
 )
 _NOT_REGULAR = {4: "a symbolic link", 5: "a directory", 6: "a FIFO", 7: "a device", 8: "a socket", 9: "not a file"}
-
-
-@dataclass
-class Mount:
-    """A host directory bind-mounted into the sandbox (read-only unless said otherwise)."""
-
-    host: Path
-    container: str
-    read_only: bool = True
 
 
 @dataclass
@@ -80,7 +68,7 @@ class UnreadableFile(AgentFailure):
 
 
 _live: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
-_seeded: dict[str, bool] = {}  # image -> has /opt/dgm/seed content
+_seeded: dict[str, bool] = {}  # "backend:image" -> has /opt/dgm/seed content
 _swept = False
 
 
@@ -91,10 +79,15 @@ def _stop_live() -> None:
 
 
 class Sandbox:
-    """A running container; a context manager that always removes it."""
+    """A running sandbox of some backend; a context manager that always removes it.
 
-    def __init__(self, container_id: str, name: str, limits: Limits, workdir: str) -> None:
-        self.id = container_id
+    The backend (dgm.sandbox.runtime.Runtime) owns the lifecycle and runs one command with a
+    deadline; everything here (output caps, files, trees, diffs) is the same for every backend."""
+
+    def __init__(self, runtime: Runtime, name: str, limits: Limits, workdir: str) -> None:
+        self.runtime = runtime
+        self.id = runtime.id
+        self.backend = runtime.backend
         self.name = name
         self.limits = limits
         self.workdir = workdir
@@ -115,55 +108,30 @@ class Sandbox:
         relay_dir: Path | None = None,
         workdir: str = "/testbed",
         name: str | None = None,
+        backend: str | None = None,
     ) -> "Sandbox":
-        """Create and start a hardened container from IMAGE, labelled with RUN_ID."""
+        """Start a hardened sandbox from IMAGE, labelled with RUN_ID, on BACKEND (default: the
+        process's choice, see dgm.sandbox.backends)."""
         global _swept
-        import docker
+        from dgm.sandbox.backends import require_backend, resolve_backend, start_runtime
 
+        backend = resolve_backend(backend)
+        require_backend(backend)
         limits = limits or Limits()
-        api = docker_client().api
-        if not _swept:  # containers that an earlier, dead incarnation left behind
+        if not _swept and backend == "docker":  # containers that an earlier, dead incarnation left behind
             _swept = True
             sweep(None)
         name = name or f"dgm-{re.sub(r'[^A-Za-z0-9_.-]', '_', run_id)[:80]}-{uuid.uuid4().hex[:8]}"
         environment = dict(env or {})
-        binds: dict[str, dict[str, str]] = {}
-        for m in [*mounts, *([Mount(Path(relay_dir), RELAY_MOUNT)] if relay_dir else [])]:
-            host = Path(m.host).resolve()
-            if not host.exists():
-                raise SandboxError(f"mount source {host} does not exist")
-            binds[str(host)] = {"bind": m.container, "mode": "ro" if m.read_only else "rw"}
+        all_mounts = [*mounts, *([Mount(Path(relay_dir), RELAY_MOUNT)] if relay_dir else [])]
+        for m in all_mounts:
+            if not Path(m.host).resolve().exists():
+                raise SandboxError(f"mount source {Path(m.host).resolve()} does not exist")
         if relay_dir:
             environment["DGM_RELAY_SOCKET"] = f"{RELAY_MOUNT}/relay.sock"
-        host_config = api.create_host_config(binds=binds, **hardened_host_config(limits))
-        labels = sandbox_labels(run_id)
-        # PID 1 (docker-init) and its `sleep` run as root without any capability: agent code
-        # (uid 1000) can neither kill the lifetime keeper nor escape the wall-clock limit,
-        # and a forgotten container exits, and is removed, by itself.
-        created = None
-        try:
-            created = api.create_container(
-                image,
-                command=["sleep", str(int(limits.wall_seconds) + 1)],
-                user="0:0",
-                environment=environment,
-                working_dir=workdir,
-                labels=labels,
-                host_config=host_config,
-                name=name,
-                network_disabled=True,
-            )
-            api.start(created["Id"])
-        except docker.errors.APIError as exc:
-            if created is not None:  # created but not started: auto-remove will not fire
-                try:
-                    api.remove_container(created["Id"], force=True)
-                except docker.errors.APIError:
-                    pass
-            if isinstance(exc, docker.errors.ImageNotFound):
-                raise SandboxError(f"image {image} not found", hint="run `dgm sandbox build`") from exc
-            raise SandboxError(f"cannot start sandbox from {image}: {exc.explanation or exc}") from exc
-        box = cls(created["Id"], name, limits, workdir)
+        spec = StartSpec(image=image, run_id=run_id, name=name, limits=limits, workdir=workdir,
+                         mounts=all_mounts, env=environment)
+        box = cls(start_runtime(backend, spec), name, limits, workdir)
         _live.add(box)
         try:
             box._plant_seed(image)
@@ -181,34 +149,31 @@ class Sandbox:
             f"if [ -d {SEED}/home ]; then cp -a {SEED}/home/. /home/agent/ || exit 3; fi; "
             'echo "seed=${found:-0}"'
         )
-        if _seeded.get(image) is False:
+        key = f"{self.backend}:{image}"
+        if _seeded.get(key) is False:
             return
         res = self.exec(["sh", "-c", copy], timeout=min(600.0, self.limits.wall_seconds))
         if not res.ok:
             raise SandboxError(f"copying the image's seed into the sandbox failed: {res.output[-500:]}")
-        _seeded[image] = "seed=1" in res.output
+        _seeded[key] = "seed=1" in res.output
 
     def stop(self) -> None:
-        """Kill and remove the container (idempotent)."""
+        """Kill and remove the sandbox (idempotent)."""
         if self.stopped:
             return
         self.stopped = True
         _live.discard(self)
-        import docker
-
-        try:
-            docker_client().api.remove_container(self.id, force=True)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:
-            if "already in progress" not in str(exc):
-                raise SandboxError(f"cannot remove sandbox {self.name}: {exc}") from exc
+        self.runtime.stop()
 
     def __enter__(self) -> "Sandbox":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+    def is_running(self) -> bool:
+        """Whether the sandbox still runs (False once the engine, a person or its lifetime stopped it)."""
+        return not self.stopped and self.runtime.alive()
 
     # ---- commands --------------------------------------------------------------------
     def exec(
@@ -244,112 +209,15 @@ class Sandbox:
         stdin: bytes | None = None,
     ) -> tuple[int | None, bool, bool, float]:
         with self._lock:  # execs are serialized: a finished exec kills all agent processes
-            return self._run_locked(argv, capture, timeout=timeout, workdir=workdir, env=env,
-                                    user=user, stdin=stdin)
-
-    def _run_locked(
-        self,
-        argv: list[str],
-        capture: Capture,
-        *,
-        timeout: float | None,
-        workdir: str | None,
-        env: Mapping[str, str] | None,
-        user: str | None,
-        stdin: bytes | None,
-    ) -> tuple[int | None, bool, bool, float]:
-        import docker
-
-        if self.stopped:
-            raise SandboxError(f"sandbox {self.name} was stopped")
-        api = docker_client().api
-        limit = self.limits.exec_seconds if timeout is None else timeout
-        remaining = self.limits.wall_seconds - (time.monotonic() - self.started)
-        limit = max(0.0, min(limit, remaining))
-        started = time.monotonic()
-        since = time.time()
-        try:
-            exec_id = api.exec_create(
-                self.id, argv, stdout=True, stderr=True, stdin=stdin is not None, tty=False,
-                environment=dict(env or {}), workdir=workdir or self.workdir, user=user or AGENT,
-            )["Id"]
-        except docker.errors.APIError as exc:
-            raise SandboxError(
-                f"sandbox {self.name} is not running (wall-clock limit of "
-                f"{self.limits.wall_seconds:.0f} s reached, or killed): {exc.explanation or exc}"
-            ) from exc
-        stream = ExecStream(api, exec_id)
-        try:
-            if stdin is not None:
-                stream.send_stdin(stdin, started + limit)
-            finished = stream.pump(capture, started + limit)
-            timed_out = not finished
-            if timed_out:
-                self._kill_processes(user or AGENT)
-                stream.pump(capture, time.monotonic() + KILL_GRACE)
-        finally:
-            stream.close()
-        info = self._exec_state(exec_id)
-        code = None if info.get("Running") else info.get("ExitCode")
-        oom = (code == 137 and not timed_out) and self._oom_since(since)
-        return code, timed_out, oom, time.monotonic() - started
-
-    def is_running(self) -> bool:
-        """Whether the container still runs (False once the engine, a person or its lifetime stopped it)."""
-        import docker
-
-        if self.stopped:
-            return False
-        try:
-            return bool(docker_client().api.inspect_container(self.id)["State"].get("Running"))
-        except docker.errors.APIError:
-            return False
-
-    def _exec_state(self, exec_id: str) -> dict:
-        import docker
-
-        api = docker_client().api
-        info: dict = {}
-        for _ in range(50):  # the exit code lands a moment after the stream closes
-            try:
-                info = api.exec_inspect(exec_id)
-            except docker.errors.APIError:  # the container is gone (lifetime over, stopped)
-                return {"ExitCode": None, "Running": False}
-            if not info.get("Running"):
-                break
-            time.sleep(0.02)
-        return info
-
-    def _kill_processes(self, user: str) -> None:
-        """SIGKILL every process of USER in the sandbox (the timeout's teeth)."""
-        import docker
-
-        api = docker_client().api
-        # kill(-1) as USER reaches all of USER's processes, also those that left the
-        # process group or ignore SIGTERM; PID 1 and the root-owned sleep survive it
-        # (a root command's timeout ends the whole sandbox, by design). Under a fork bomb
-        # the kill itself may fail to start; then the container goes.
-        for _ in range(3):
-            try:
-                kid = api.exec_create(self.id, ["kill", "-KILL", "--", "-1"], user=user)["Id"]
-                api.exec_start(kid)
-                if api.exec_inspect(kid).get("ExitCode") in (0, 1):  # 1: nothing left to kill
-                    return
-            except docker.errors.APIError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-
-    def _oom_since(self, since: float) -> bool:
-        """Whether the engine saw an OOM kill in this container since SINCE (epoch seconds)."""
-        api = docker_client().api
-        for attempt in range(3):  # the event can land a moment after the exec's stream closed
-            events = api.events(since=f"{since:.9f}", until=f"{time.time():.9f}", decode=True,
-                                filters={"container": self.id, "event": "oom"})
-            if any(True for _ in events):
-                return True
-            time.sleep(0.1 * (attempt + 1))
-        return False
+            if self.stopped:
+                raise SandboxError(f"sandbox {self.name} was stopped")
+            limit = self.limits.exec_seconds if timeout is None else timeout
+            remaining = self.limits.wall_seconds - (time.monotonic() - self.started)
+            started = time.monotonic()
+            out = self.runtime.run(argv, capture, deadline=started + max(0.0, min(limit, remaining)),
+                                   workdir=workdir or self.workdir, env=dict(env or {}),
+                                   user=user or AGENT, stdin=stdin)
+            return out.exit_code, out.timed_out, out.oom_killed, time.monotonic() - started
 
     # ---- files -----------------------------------------------------------------------
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:

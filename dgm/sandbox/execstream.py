@@ -7,29 +7,15 @@ bytes and has no deadline; here we speak the two lines of HTTP directly to the e
 from __future__ import annotations
 
 import json
-import os
 import select
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlparse
+from typing import Any, Callable
 
 from dgm.errors import SandboxError
 
 STDOUT, STDERR = 1, 2
-
-
-def _engine_socket_path() -> str:
-    host = os.environ.get("DOCKER_HOST", "")
-    if not host:
-        return "/var/run/docker.sock"
-    parsed = urlparse(host)
-    if parsed.scheme != "unix":
-        raise SandboxError(
-            f"DOCKER_HOST={host} is not a unix socket", hint="sandboxes need a local engine socket"
-        )
-    return parsed.path
 
 
 @dataclass
@@ -61,9 +47,9 @@ class Capture:
 class ExecStream:
     """One started exec: demultiplexes the engine's framed stdout/stderr stream."""
 
-    def __init__(self, api: Any, exec_id: str) -> None:
+    def __init__(self, api: Any, exec_id: str, socket_path: str) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(_engine_socket_path())
+        self.sock.connect(socket_path)
         body = json.dumps({"Detach": False, "Tty": False}).encode()
         head = (
             f"POST /v{api._version}/exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\n"
@@ -75,7 +61,7 @@ class ExecStream:
         while b"\r\n\r\n" not in buf:
             chunk = self.sock.recv(65536)
             if not chunk:
-                raise SandboxError("the Docker engine closed the exec connection")
+                raise SandboxError("the engine closed the exec connection")
             buf += chunk
         header, self.pending = buf.split(b"\r\n\r\n", 1)
         status = header.split(b" ", 2)[1]
@@ -115,19 +101,24 @@ class ExecStream:
             self.pending += chunk
 
     def _parse(self, capture: Capture) -> None:
-        buf = self.pending
-        pos = 0
-        while len(buf) - pos >= 8:
-            stream = buf[pos]
-            size = int.from_bytes(buf[pos + 4 : pos + 8], "big")
-            if len(buf) - pos - 8 < size:
-                break
-            capture.feed(stream, buf[pos + 8 : pos + 8 + size])
-            pos += 8 + size
-        self.pending = buf[pos:]
+        self.pending = parse_frames(self.pending, capture.feed)
 
     def close(self) -> None:
         try:
             self.sock.close()
         except OSError:
             pass
+
+
+def parse_frames(buf: bytes, feed: Callable[[int, bytes], None]) -> bytes:
+    """Hand each complete frame of BUF (1 byte stream, 3 zero bytes, 4 bytes length, payload)
+    to FEED; return the incomplete rest."""
+    pos = 0
+    while len(buf) - pos >= 8:
+        stream = buf[pos]
+        size = int.from_bytes(buf[pos + 4 : pos + 8], "big")
+        if len(buf) - pos - 8 < size:
+            break
+        feed(stream, buf[pos + 8 : pos + 8 + size])
+        pos += 8 + size
+    return buf[pos:]

@@ -23,12 +23,16 @@ class Limits:
     disk_mb: int = 2048
 
 
-def hardened_host_config(limits: Limits) -> dict[str, Any]:
-    """Keyword arguments for the engine's host config: offline, capless, read-only, capped."""
+def hardened_host_config(limits: Limits, engine: str = "docker") -> dict[str, Any]:
+    """Keyword arguments for the engine's host config: offline, capless, read-only, capped.
+
+    Rootless Podman gets the same settings; where its user may not use the cgroup controllers
+    (cgroup v1, or v2 without delegation) the limits are not set there, and the process limit
+    falls back to RLIMIT_NPROC (`dgm doctor` says which hold)."""
     import docker
 
     owned = "uid=1000,gid=1000,mode=0755"
-    return dict(
+    config: dict[str, Any] = dict(
         network_mode="none",
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
@@ -49,6 +53,23 @@ def hardened_host_config(limits: Limits) -> dict[str, Any]:
         },
         ulimits=[docker.types.Ulimit(name="core", soft=0, hard=0)],
     )
+    if engine == "podman":
+        from dgm.sandbox.guarantees import podman_cgroup_limits
+        from dgm.sandbox.podman import seccomp_profile_path
+
+        # Podman's default profile allows new user namespaces and ptrace; dgm's denies them.
+        config["security_opt"] = [*config["security_opt"], f"seccomp={seccomp_profile_path()}"]
+
+        config["ulimits"].append(docker.types.Ulimit(name="nproc", soft=limits.pids, hard=limits.pids))
+        if not podman_cgroup_limits():
+            for key in ("mem_limit", "memswap_limit", "pids_limit", "nano_cpus"):
+                del config[key]
+        config["init"] = False  # the keeper is PID 1 (see dgm.sandbox.container)
+        # Podman's tmpfs takes no uid=: "U" gives it to the container's user, uid 1000 there.
+        config["tmpfs"] = {path: opts.replace(owned, "mode=0755,U") for path, opts in config["tmpfs"].items()}
+        # With a read-only root Podman adds a writable /var/tmp of its own; keep it read-only.
+        config["tmpfs"]["/var/tmp"] = "ro,size=64k,mode=0755"
+    return config
 
 
 def sandbox_labels(run_id: str) -> dict[str, str]:

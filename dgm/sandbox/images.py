@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 import dgm
 from dgm.errors import BadInput, ImageBuildError
 from dgm.home import dgm_home
-from dgm.sandbox.engine import docker_client, image_exists
+from dgm.sandbox.engine import engine_client, image_engine, image_exists
 from dgm.sandbox.locks import build_lock
 from dgm.sandbox.rootfs import build_rootfs_tar
 
@@ -78,7 +78,7 @@ def ensure_base_image(
             log(f"importing {tarball.name} as {rootfs_tag}")
             repository, _, rootfs_version = rootfs_tag.partition(":")
             try:
-                docker_client().api.import_image_from_file(str(tarball), repository=repository,
+                engine_client(image_engine()).api.import_image_from_file(str(tarball), repository=repository,
                                                            tag=rootfs_version)
             except Exception as exc:  # noqa: BLE001 - any engine failure is a build failure
                 raise ImageBuildError(f"importing {tarball} into the engine failed: {exc}") from exc
@@ -121,7 +121,7 @@ def ensure_image(
         dockerfile = f"FROM {base}\n{dockerfile}"
     if not image_exists(base):
         raise ImageBuildError(f"base image {base} is missing", hint="run `dgm sandbox build`")
-    base_id = docker_client().images.get(base).id
+    base_id = engine_client(image_engine()).images.get(base).id
     content = _context_files(context, files)
     content["Dockerfile"] = dockerfile.encode()
     parts: list[bytes | str] = [base_id]
@@ -148,7 +148,7 @@ def _build(tag: str, content: Mapping[str, bytes], labels: Mapping[str, str], lo
     buf.seek(0)
     log(f"building {tag} ({buf.getbuffer().nbytes // 1024} KiB context)")
     started = time.monotonic()
-    client = docker_client()
+    client = engine_client(image_engine())
     tail: list[str] = []
     try:
         for chunk in client.api.build(

@@ -7,7 +7,6 @@ import socket
 from functools import lru_cache
 
 from dgm.locks import process_alive, process_start
-from dgm.sandbox.engine import docker_client
 
 
 @lru_cache(maxsize=1)
@@ -43,19 +42,27 @@ def sweep(run_id: str | None = None, *, force: bool = False) -> int:
     explicit `prune --run --force`) removes every container of RUN_ID."""
     import docker
 
-    api = docker_client().api
+    from dgm.sandbox.backends import resolve_backend
+    from dgm.sandbox.engine import connected_engines, engine_client
+
+    # The engines this process used, and the chosen one (bubblewrap leaves nothing to sweep:
+    # its sandboxes die with the process that started them).
+    chosen = resolve_backend()
+    engines = [e for e in ("docker", "podman") if e in connected_engines() or e == chosen]
     labels = ["dgm=1"] + ([f"dgm.run={run_id}"] if run_id is not None else [])
     removable = ("self", "dead") if run_id is not None else ("dead",)
     removed = 0
-    for info in api.containers(all=True, filters={"label": labels}):
-        if not (force and run_id is not None) and owner_state(info.get("Labels") or {}) not in removable:
-            continue
-        try:
-            api.remove_container(info["Id"], force=True)
-            removed += 1
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:
-            if "already in progress" not in str(exc):
-                raise
+    for engine in engines:
+        api = engine_client(engine).api
+        for info in api.containers(all=True, filters={"label": labels}):
+            if not (force and run_id is not None) and owner_state(info.get("Labels") or {}) not in removable:
+                continue
+            try:
+                api.remove_container(info["Id"], force=True)
+                removed += 1
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                if "already in progress" not in str(exc) and "no such container" not in str(exc).lower():
+                    raise
     return removed

@@ -137,3 +137,18 @@ def test_show_config_needs_no_model_and_starts_nothing(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "iterations = 7" in out.stdout and "[limits.sandbox]" in out.stdout
     assert not (tmp_path / "r").exists()
+
+
+def test_a_sandbox_backend_the_machine_lacks_stops_evolve_before_anything(dataset: Path, tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    from dgm.sandbox.backends import ENV
+
+    monkeypatch.delenv(ENV, raising=False)
+    out = subprocess.run([sys.executable, "-m", "dgm.evolve", "-c", f"dataset.path={dataset}",
+                          "-c", f"run.dir={tmp_path / 'r'}", "-c", "models.task.model=openai/x",
+                          "-c", "models.task.api_base=http://127.0.0.1:9/v1", "-c", "models.task.tokens_only=true",
+                          "-c", "dataset.stages=[1]", "-c", "sandbox.backend=lxc"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and "unknown sandbox backend 'lxc'" in out.stderr
+    assert not (tmp_path / "r").exists()

@@ -20,3 +20,15 @@ def small() -> Limits:
     """Tight limits so attacks hit them quickly."""
     return Limits(memory_mb=256, pids=64, cpus=1.0, wall_seconds=300, exec_seconds=60,
                   output_bytes=100_000, tmp_mb=64, disk_mb=64)
+
+
+@pytest.fixture(params=["docker", "podman", "bwrap"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test using it runs on every backend this machine has (skipped, with the reason, where it lacks one)."""
+    from dgm.sandbox.backends import ENV, missing
+
+    why = missing(request.param)
+    if why is not None:
+        pytest.skip(f"backend {request.param} not on this machine: {why}")
+    monkeypatch.setenv(ENV, request.param)
+    return request.param

@@ -62,8 +62,22 @@ def test_build_is_idempotent(base_image: str) -> None:
 def test_doctor_green_and_red(base_image: str) -> None:
     res = dgm("doctor")
     assert res.returncode == 0, res.stdout
-    assert f"ok   base image {base_image}" in res.stdout and "test sandbox ran python3" in res.stdout
+    assert f"ok   base image {base_image}" in res.stdout and "test sandbox (docker) ran python3" in res.stdout
     assert "sk-" not in res.stdout
-    res = dgm("doctor", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    # No Docker engine and no other backend (no account for the daemonless ones): not ready.
+    res = dgm("doctor", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock", "DGM_SANDBOX_USER": "no-such-dgm-user"})
     assert res.returncode == 1
     assert "FAIL Docker engine" in res.stdout and "fix: start the Docker daemon" in res.stdout
+
+
+def test_doctor_without_docker_is_ready_on_podman(base_image: str) -> None:
+    from dgm.sandbox.backends import missing
+    from dgm.sandbox.podman import ensure_podman_image
+
+    if missing("podman") is not None:
+        pytest.skip(f"backend podman not on this machine: {missing('podman')}")
+    ensure_podman_image(base_image)
+    res = dgm("doctor", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert res.returncode == 0, res.stdout
+    assert "warn Docker engine" in res.stdout and "rootless Podman builds and keeps the images" in res.stdout
+    assert f"ok   base image {base_image}" in res.stdout and "test sandbox (podman) ran python3" in res.stdout
