@@ -137,3 +137,19 @@ def test_show_config_needs_no_model_and_starts_nothing(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "iterations = 7" in out.stdout and "[limits.sandbox]" in out.stdout
     assert not (tmp_path / "r").exists()
+
+
+def test_tasks_whose_environment_leaks_the_fix_are_left_out_unless_allowed(dataset: Path, tmp_path: Path) -> None:
+    from dgm.bench.store import BenchStore, TaskEnvironment
+    from dgm.evolve.tasks import plan_tasks
+
+    store = BenchStore(tmp_path / "store")
+    store.put(TaskEnvironment("dgm-toy__calc-1", "img:1", status="validated",
+                              notes={"hints": {"found": {"new_option": ["CHANGES"]}, "leaks": True}}))
+    store.put(TaskEnvironment("dgm-toy__calc-2", "img:2", status="validated", notes={"hints": {"leaks": False}}))
+    keys = base(dataset, tmp_path) + [f'dataset.store="{tmp_path / "store"}"', "dataset.stages=[2]"]
+    assert plan_tasks(options.resolve(None, keys)).stages == [["dgm-toy__calc-2", "dgm-toy__textkit-1"]]
+    allowed = plan_tasks(options.resolve(None, keys + ["dataset.allow_leaks=true"]))
+    assert allowed.stages == [["dgm-toy__calc-1", "dgm-toy__calc-2"]]
+    with pytest.raises(ConfigError, match=r"dataset.stages\[0\]: dgm-toy__calc-1 still leak hints of the fix"):
+        plan_tasks(options.resolve(None, keys[:-1] + ['dataset.stages=[["dgm-toy__calc-1"]]']))
