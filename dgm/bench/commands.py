@@ -320,7 +320,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"resolved {summary['resolved_instances']}/{summary['total_instances']}"
+        print(_rate_prefix(store, predictions) + f"resolved {summary['resolved_instances']}/{summary['total_instances']}"
               f"  (empty {summary['empty_patch_instances']}, errors {summary['error_instances']})"
               f"  report: {summary['summary_path']}")
     return 0
@@ -340,6 +340,14 @@ def _record_paths(summary: dict, store: BenchStore) -> None:
     data["dgm_environments"] = paths
     path.write_text(json.dumps(data, indent=4) + "\n")
     summary["dgm_environments"] = paths
+
+
+def _rate_prefix(store: BenchStore, predictions) -> str:
+    """"SWE-bench Lite (rebuilt from releases): " when the graded environments are rebuilt ones."""
+    from dgm.bench.labels import rate_label
+
+    label = rate_label(e for e in (store.get(p.instance_id) for p in predictions) if e is not None)
+    return f"{label}: " if label else ""
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -109,3 +109,14 @@ def test_a_tree_with_nothing_to_find_does_not_leak(tmp_path):
     (tree / "CHANGES").write_text("Release 1.9.0\n=============\n\n* #9\n")
     report = clean_tree(tree, GOLD, PROBLEM, "2.0")
     assert report.found == {} and not report.leaks
+
+
+def test_resolve_rates_of_rebuilt_instances_say_so():
+    from dgm.bench.labels import REBUILT, REBUILT_LITE, rate_label
+
+    rebuilt = {"release": "3.3.0", "sdist": "Sphinx-3.3.0.tar.gz"}
+    lite = TaskEnvironment("sphinx-doc__sphinx-8273", "img", notes=rebuilt)
+    assert rate_label([lite]) == REBUILT_LITE == "SWE-bench Lite (rebuilt from releases)"
+    assert rate_label([lite, TaskEnvironment("org__repo-1", "img", notes=rebuilt)]) == REBUILT
+    assert rate_label([lite, TaskEnvironment("dgm-toy__calc-1", "img", notes={"kind": "local"})]) == ""
+    assert rate_label([]) == ""
