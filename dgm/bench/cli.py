@@ -55,7 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          description="For each selected instance: take its official image (local or pulled; "
                                      "classic rows get the image name and eval script the SWE-bench harness "
                                      "derives) or make an offline recipe and build its image (cached), validate "
-                                     "it, and record the result and the path taken in the manifest.")
+                                     "it, and record the result and the path taken in the manifest. Exits 1 when any "
+                                     "selected instance was refused, failed to build or failed validation, "
+                                     "naming each with its reason on stderr.")
     v.add_argument("--dataset", required=True, metavar="FILE",
                    help="SWE-bench rows: .json or .jsonl (a hub dataset name works only when a hub is reachable)")
     _selection(v)
@@ -68,7 +70,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.set_defaults(func=_handler("cmd_build"))
 
     v = verbs.add_parser("validate", help="re-check built instances (before fails, gold resolves)",
-                         description="Run validation again for instances in the manifest.")
+                         description="Run validation again for instances in the manifest. A refused "
+                                     "or unbuilt instance keeps its reason; exits 1 when any instance "
+                                     "is not validated, naming each with its reason on stderr.")
     v.add_argument("--store", metavar="DIR", help=STORE_HELP)
     v.add_argument("--instance", action="append", default=[], metavar="ID",
                    help="only this instance (repeatable; default: every built instance)")

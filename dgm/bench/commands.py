@@ -152,13 +152,26 @@ def cmd_build(args: argparse.Namespace) -> int:
                                   pull_progress=pulling)
     from rich.console import Console
 
-    Console().print(_summary_table(results, f"dgm bench build: {len(results)} instance(s)"))
+    if len(results) > 1:
+        Console().print(_summary_table(results, f"dgm bench build: {len(results)} instance(s)"))
     paths = Counter(path_of(e).split(" ")[0] or "none" for e in results)
     Console().print(_text("paths: " + ", ".join(f"{k} {v}" for k, v in sorted(paths.items()))))
     Console().print(_text(f"manifest: {store.manifest_path}"))
     if any(is_classic(i) for i in instances) and missing:
         Console().print(_text(install_hint()))
-    return 0
+    return _shortfalls_exit(results, validated=not args.no_validate)
+
+
+def _shortfalls_exit(results: list[TaskEnvironment], *, validated: bool) -> int:
+    """One line per instance that was refused, failed to build or failed validation; 1 if any."""
+    import sys
+
+    from dgm.bench.failures import failure_line, shortfalls
+
+    missed = shortfalls(results, validated=validated)
+    for env in missed:
+        print(failure_line(env), file=sys.stderr)
+    return 1 if missed else 0
 
 
 def _preflight(instances: list, specs: dict) -> None:
@@ -249,6 +262,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     instances = {e.instance_id: rows.get(e.instance_id) or store.instance(e.instance_id) for e in envs}
 
     def one(env: TaskEnvironment) -> TaskEnvironment:
+        from dgm.bench.failures import keeps_its_reason
+
+        if keeps_its_reason(env):  # refused or failed to build: nothing to validate, its reason stands
+            return env
         if not env.image or not image_exists(env.image):
             env.status, env.detail = "failed:image-missing", f"image {env.image or '(none)'} is not in Docker"
             store.put(env)
@@ -266,8 +283,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 results.append(env)
     from rich.console import Console
 
-    Console().print(_summary_table(results, f"dgm bench validate: {len(results)} instance(s)"))
-    return 0 if all(e.validated for e in results) else 1
+    if len(results) > 1:
+        Console().print(_summary_table(results, f"dgm bench validate: {len(results)} instance(s)"))
+    return _shortfalls_exit(results, validated=True)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -302,7 +320,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"resolved {summary['resolved_instances']}/{summary['total_instances']}"
+        print(_rate_prefix(store, predictions) + f"resolved {summary['resolved_instances']}/{summary['total_instances']}"
               f"  (empty {summary['empty_patch_instances']}, errors {summary['error_instances']})"
               f"  report: {summary['summary_path']}")
     return 0
@@ -322,6 +340,14 @@ def _record_paths(summary: dict, store: BenchStore) -> None:
     data["dgm_environments"] = paths
     path.write_text(json.dumps(data, indent=4) + "\n")
     summary["dgm_environments"] = paths
+
+
+def _rate_prefix(store: BenchStore, predictions) -> str:
+    """"SWE-bench Lite (rebuilt from releases): " when the graded environments are rebuilt ones."""
+    from dgm.bench.labels import rate_label
+
+    label = rate_label(e for e in (store.get(p.instance_id) for p in predictions) if e is not None)
+    return f"{label}: " if label else ""
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -141,12 +141,16 @@ def grade(instance: TaskInstance, env: TaskEnvironment, model_patch: str, *, run
     findings = [f.to_dict() for f in tamper_findings(model_patch, instance.repo)]
     screened = screen_patch(model_patch, instance.test_patch, instance.repo)
     dropped = [list(d) for d in screened.dropped]
-    if not screened.refused and not screened.text.strip():
-        return EvalResult(iid, False, False, True, {}, empty_report(iid), "", 0.0,
-                          "the patch only edits test files", findings=findings,
-                          dropped=dropped)
+    # A patch that only edits test files runs like any other, as in the official harness (whose
+    # eval script then puts the hidden tests in place): the code under test is unchanged, so it
+    # is graded, and unresolved, not counted as an empty patch.
+    tests_only = not screened.refused and not screened.text.strip()
     started = time.monotonic()
     run = run_tests(instance, env, model_patch, run_id=run_id, limits=limits)
+    if tests_only and run.plan is not None:
+        run.patch_applied = True  # nothing of it is left to apply; the tests ran
+        run.log = ("dgm: every block of the model patch edits a test or runner file and was dropped "
+                   "(dgm_checks.json names them); the tests run on the unchanged code\n") + run.log
     report = judge(instance, env, model_patch, run.log, model_name=model_name)
     row = report[iid]
     integrity = _integrity(instance, env, run) if run.patch_applied or not screened.text else []

@@ -7,10 +7,14 @@ are dropped before grading (and the grader checks, after applying, that none got
 
 from __future__ import annotations
 
+import re
 import sys
+from functools import cache
 from pathlib import PurePosixPath
+from typing import Callable
 
-_TEST_DIRS = {"test", "tests", "testing"}
+_TEST_WORDS = {"test", "tests", "testing"}  # swebench's is_test phrases (checked by a test)
+_LIBRARY_TEST_PACKAGES = {"test", "testing"}  # inside a project: test helpers shipped as library code
 
 # Read by pytest, tox, setuptools or coverage when tests start; a patch could load a plugin,
 # add options (-p, --deselect, -k), or change collection from any of them.
@@ -22,10 +26,13 @@ STARTUP_HOOKS = {"sitecustomize.py", "usercustomize.py"}
 GIT_FILES = {".gitattributes", ".gitmodules"}
 # Test runners that live in repositories SWE-bench grades with them.
 RUNNER_SCRIPTS = {
-    "django/django": {"tests/runtests.py", "tests/test_sqlite.py"},
+    # runtests.py drives django.test.runner's DiscoverRunner: it collects, runs and reports.
+    "django/django": {"tests/runtests.py", "tests/test_sqlite.py", "django/test/runner.py"},
     "sympy/sympy": {"bin/test", "sympy/testing/runtests.py", "sympy/utilities/runtests.py",
                     "sympy/testing/pytest.py", "sympy/utilities/pytest.py"},
 }
+# A file of this name runs a repository's test suite wherever it lives (Django, SymPy, others).
+RUNNER_NAMES = {"runtests.py"}
 # Top-level modules that, created at the repository root (first on sys.path for `python -m` and
 # `python -c`), would replace the runner or a standard module it imports.
 RUNNER_MODULES = {"pytest", "_pytest", "pluggy", "py", "iniconfig", "unittest", "nose", "xdist",
@@ -35,17 +42,42 @@ _STDLIB = set(getattr(sys, "stdlib_module_names", ())) | RUNNER_MODULES
 RUNNER_REPOS = {"pytest-dev/pytest": {"pytest", "_pytest", "py"}, "pytest-dev/pluggy": {"pluggy"}}
 
 
-def is_test_path(path: str) -> bool:
-    """Whether a repository path is test code by the usual conventions (dirs, file names)."""
+@cache
+def _swebench_is_test() -> Callable[[str], bool]:
+    # swebench's own rule (a word of the path, split at "/", "_", "." and spaces, is test, tests or
+    # testing); the module pulls GitPython, so it is imported on first use, not at start-up.
+    from swebench.inference.make_datasets.utils import is_test
+
+    return is_test
+
+
+def _words(part: str) -> set[str]:
+    return set(re.split(r" |_|/|\.", part.lower()))
+
+
+def looks_like_tests(path: str) -> bool:
+    """Library code whose only test words are packages named test or testing inside the project
+    (django/test/, sympy/testing/, lib/matplotlib/testing/) or a module named [_]testing.py
+    (xarray/testing.py, sklearn/utils/_testing.py): the code under test, not a test."""
     parts = PurePosixPath(path).parts
-    name = parts[-1] if parts else ""
-    return (
-        any(p in _TEST_DIRS for p in parts[:-1])
-        or name == "conftest.py"
-        or (name.startswith("test_") and name.endswith(".py"))
-        or name.endswith("_test.py")
-        or name in ("tests.py", "runtests.py")
-    )
+    carriers = [(i, part) for i, part in enumerate(parts) if _words(part) & _TEST_WORDS]
+    if not carriers:
+        return False
+    last = len(parts) - 1
+    for i, part in carriers:
+        if i == 0:
+            return False  # a top-level test/ or testing/ folder is the test suite (pytest's testing/)
+        if i < last and part.lower() not in _LIBRARY_TEST_PACKAGES:
+            return False
+        if i == last and not (part.endswith(".py") and part[:-3].lower().lstrip("_") == "testing"):
+            return False
+    return True
+
+
+def is_test_path(path: str) -> bool:
+    """Whether a repository path is a test file by SWE-bench's rule, library code that merely
+    looks like tests excepted (see looks_like_tests)."""
+    return _swebench_is_test()(path) and not looks_like_tests(path)
 
 
 def runner_reason(path: str, repo: str = "", *, created: bool = False) -> str | None:
@@ -64,7 +96,7 @@ def runner_reason(path: str, repo: str = "", *, created: bool = False) -> str | 
         return "installed package metadata (entry points, plugins)"
     if "__pycache__" in parts or name.endswith((".pyc", ".pyo")):
         return "compiled bytecode (runs instead of the source)"
-    if path in RUNNER_SCRIPTS.get(repo, ()):
+    if path in RUNNER_SCRIPTS.get(repo, ()) or name in RUNNER_NAMES:
         return f"the repository's test runner ({path})"
     top = parts[0][:-3] if len(parts) == 1 and parts[0].endswith(".py") else parts[0]
     own = RUNNER_REPOS.get(repo, set())

@@ -41,6 +41,13 @@ class TaskEnvironment:
         return self.status == "validated"
 
     @property
+    def leaks(self) -> bool:
+        """The environment still names what only the fix defines (dgm.bench.hints): evolve leaves
+        it out of its task sets unless dataset.allow_leaks."""
+        hints = self.notes.get("hints") if isinstance(self.notes, dict) else None
+        return isinstance(hints, dict) and hints.get("leaks") is True
+
+    @property
     def reason(self) -> str:
         """The failure reason ("" unless status is failed:<reason>)."""
         return self.status.split(":", 1)[1] if self.status.startswith("failed:") else ""

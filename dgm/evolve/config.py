@@ -79,6 +79,8 @@ class DatasetSection:
         "where classic rows' official images are: NAMESPACE/sweb.eval.x86_64.<id, __ as _1776_>:TAG "
         "(HOST:PORT/NAMESPACE for a registry of your own)"))
     image_tag: str = field(default="latest", metadata=doc("tag of classic rows' official images"))
+    allow_leaks: bool = field(default=False, metadata=doc(
+        "also use tasks whose rebuilt environment still names what only the fix defines (see docs/rebuild.md)"))
 
 
 @dataclass

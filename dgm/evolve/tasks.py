@@ -37,7 +37,8 @@ def plan_tasks(config: EvolveConfig) -> TaskPlan:
     if not rows:
         raise ConfigError(f"dataset.path {config.dataset.path} holds no task instances")
     instances = {r.instance_id: r for r in rows}
-    order = [r.instance_id for r in rows]
+    leaking = set() if config.dataset.allow_leaks else _leaking(config)
+    order = [r.instance_id for r in rows if r.instance_id not in leaking]
     used: set[str] = set()
     stages: list[list[str]] = []
     for i, spec in enumerate(config.dataset.stages):
@@ -52,6 +53,10 @@ def plan_tasks(config: EvolveConfig) -> TaskPlan:
             if unknown:
                 raise ConfigError(f"dataset.stages[{i}]: unknown instance id(s) {', '.join(unknown[:5])}",
                                   hint=f"ids must be in {config.dataset.path}")
+            if leaking.intersection(ids):
+                raise ConfigError(f"dataset.stages[{i}]: {', '.join(sorted(leaking.intersection(ids))[:5])} "
+                                  "still leak hints of the fix in their environment",
+                                  hint="drop them from the stage, or set dataset.allow_leaks = true")
             ids = [iid for iid in ids if iid not in used]
         if not ids:
             raise ConfigError(f"dataset.stages[{i}] selects no new task")
@@ -64,6 +69,14 @@ def plan_tasks(config: EvolveConfig) -> TaskPlan:
     if smoke not in instances:
         raise ConfigError(f"dataset.smoke: unknown instance id {smoke}")
     return TaskPlan(instances, stages, smoke)
+
+
+def _leaking(config: EvolveConfig) -> set[str]:
+    """Ids whose built environment still carries hints of the fix (dgm.bench.hints)."""
+    from dgm.bench import BenchStore
+
+    store = BenchStore(Path(config.dataset.store)) if config.dataset.store else BenchStore()
+    return {e.instance_id for e in store.environments() if e.leaks}
 
 
 def _read_ids(spec: str, i: int) -> list[str]:
@@ -99,6 +112,9 @@ def environments(config: EvolveConfig, plan: TaskPlan, run_id: str, log: Callabl
         if not str(env.status).startswith("validated"):
             raise BenchError(f"the environment of {iid} did not validate: {env.status}",
                              hint="drop this task from the stages or fix its recipe")
+        if env.leaks and not config.dataset.allow_leaks:
+            raise BenchError(f"the environment of {iid} still leaks hints of the fix",
+                             hint="drop this task from the stages, or set dataset.allow_leaks = true")
         out[iid] = env
     log("task environments: " + ", ".join(
         f"{iid} {e.notes.get('environment') or ('official' if e.notes.get('kind') == 'official' else 'rebuild')}"

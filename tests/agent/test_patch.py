@@ -37,10 +37,11 @@ rename to src/renamed.py
 
 def test_is_test_path():
     for path in ["tests/a.py", "pkg/tests/data/x.json", "testing/t.py", "test_a.py", "pkg/a_test.py",
-                 "conftest.py", "pkg/test/helpers.py", "app/tests.py", "runtests.py"]:
+                 "app/tests.py", "pkg/testing_utils.py", "test_data.txt"]:
         assert is_test_path(path), path
-    for path in ["pkg/calc.py", "testsuite.py", "pkg/contest.py", "latest/a.py", "pkg/testing_utils.py",
-                 "test_data.txt"]:
+    # conftest.py and runtests.py are the runner's (dropped as such); pkg/test/ is a library package
+    for path in ["pkg/calc.py", "testsuite.py", "pkg/contest.py", "latest/a.py", "conftest.py", "runtests.py",
+                 "pkg/test/helpers.py"]:
         assert not is_test_path(path), path
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from dgm.bench.failures import failure_line, keeps_its_reason, shortfalls
 from dgm.bench.store import BenchStore, TaskEnvironment
 from dgm.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_build_with_unknown_inputs_exits_2_naming_them(tmp_path, capsys):
@@ -42,3 +46,36 @@ def test_grade_refuses_predictions_for_unvalidated_instances(tmp_path, capsys):
     preds.write_text('{"instance_id": "o__r-2"}\n')
     code = main(["bench", "grade", "--predictions", str(preds), "--dataset", str(data), "--store", str(tmp_path)])
     assert code == 2 and "line 1: missing field 'model_patch'" in capsys.readouterr().err
+
+
+LITE = REPO_ROOT / "datasets" / "swebench_lite.jsonl"
+COMPILED = "astropy__astropy-12907"  # a compiled project: the recipe refuses it before any download
+
+
+def test_a_refused_instance_fails_build_and_keeps_its_reason_through_validate(tmp_path, capsys):
+    code = main(["bench", "build", "--dataset", str(LITE), "--instance", COMPILED, "--store", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert (f"{COMPILED}: refused (no-recipe): astropy/astropy: needs a compiler in the image "
+            "(C extensions are built from source)") in captured.err.splitlines()
+    assert "no-recipe ┃" not in captured.out  # one instance: its line, not a table
+    assert main(["bench", "validate", "--instance", COMPILED, "--store", str(tmp_path)]) == 1
+    env = BenchStore(tmp_path).environment(COMPILED)
+    assert env.status == "failed:no-recipe" and "needs a compiler" in env.detail
+    assert f"{COMPILED}: refused (no-recipe)" in capsys.readouterr().err
+
+
+def test_shortfalls_name_each_instance_with_its_reason_on_one_line():
+    envs = [TaskEnvironment("ok", "img:1", status="validated"),
+            TaskEnvironment("built", "img:2", status="built"),
+            TaskEnvironment("refused", "", status="failed:no-recipe", detail="no release takes\neither patch"),
+            TaskEnvironment("broken", "", status="failed:build", detail="pip: no wheel"),
+            TaskEnvironment("drifted", "img:3", status="failed:p2p-fails-before", detail="t1 fails\x1b[2J")]
+    assert [failure_line(e) for e in shortfalls(envs)] == [
+        "built: not validated (status built)",
+        "refused: refused (no-recipe): no release takes either patch",
+        "broken: build failed (build): pip: no wheel",
+        "drifted: validation failed (p2p-fails-before): t1 fails\\x1b[2J",
+    ]
+    assert [e.instance_id for e in shortfalls(envs, validated=False)] == ["refused", "broken", "drifted"]
+    assert [keeps_its_reason(e) for e in envs] == [False, False, True, True, False]

@@ -45,11 +45,13 @@ def test_drop_test_changes_keeps_only_code_under_test():
 
 
 def test_test_path_conventions():
-    for path in ("tests/x.py", "a/testing/b.py", "pkg/test_x.py", "x_test.py", "conftest.py",
-                 "tests/runtests.py", "django/tests.py"):
+    for path in ("tests/x.py", "testing/b.py", "pkg/test_x.py", "x_test.py", "tests/runtests.py",
+                 "django/tests.py", "docs/testing.rst"):
         assert is_test_path(path), path
-    for path in ("pkg/testsuite.py", "src/attest.py", "pkg/contest.py", "docs/testing.rst"):
+    # conftest.py is no test by swebench's rule, but still the runner's: dropped all the same
+    for path in ("pkg/testsuite.py", "src/attest.py", "pkg/contest.py", "a/testing/b.py", "conftest.py"):
         assert not is_test_path(path), path
+    assert drop_test_changes(CONFTEST) == ""
 
 
 def test_no_lite_gold_patch_is_mistaken_for_a_test_edit():

@@ -6,7 +6,7 @@ import pytest
 
 from dgm.bench.applycheck import SEPARATOR, check_changes, parse_listing
 from dgm.bench.patches import screen_patch
-from dgm.bench.protected import protected_reason, runner_reason
+from dgm.bench.protected import is_test_path, protected_reason, runner_reason
 from tests.bench import adversarial
 
 FIX = "diff --git a/pkg/mod.py b/pkg/mod.py\n--- a/pkg/mod.py\n+++ b/pkg/mod.py\n@@ -1 +1 @@\n-a\n+b\n"
@@ -34,6 +34,41 @@ def test_runner_files_are_protected(path):
                                        ("docs/conf.py", "org/repo")])
 def test_code_under_test_is_not(path, repo):
     assert protected_reason(path, repo, created=True) is None, path
+
+
+# (path, test file by swebench's rule, dgm's verdict): library code that looks like tests is code.
+TEST_FILE_CASES = [
+    ("tests/test_basic.py", True, True), ("sympy/core/tests/test_basic.py", True, True),
+    ("testing/test_skipping.py", True, True), ("test_requests.py", True, True), ("pkg/foo_test.py", True, True),
+    ("django/contrib/admin/tests.py", True, True), ("sympy/testing/tests/test_pytest.py", True, True),
+    ("astropy/tests/helper.py", True, True), ("tests/runtests.py", True, True),
+    ("django/test/client.py", True, False), ("django/test/testcases.py", True, False),
+    ("sympy/testing/randtest.py", True, False), ("lib/matplotlib/testing/decorators.py", True, False),
+    ("xarray/testing.py", True, False), ("sklearn/utils/_testing.py", True, False),
+    ("src/_pytest/python.py", False, False), ("src/_pytest/pytester.py", False, False),
+    ("conftest.py", False, False), ("pkg/contest.py", False, False),
+]
+
+
+@pytest.mark.parametrize("path,swebench_says,dgm_says", TEST_FILE_CASES)
+def test_test_files_are_swebench_s_minus_library_lookalikes(path, swebench_says, dgm_says):
+    from swebench.inference.make_datasets.utils import is_test
+
+    assert bool(is_test(path)) is swebench_says
+    assert is_test_path(path) is dgm_says
+
+
+def test_library_test_packages_stay_protected_where_they_run_the_tests():
+    # code under test, so a fix there is graded ...
+    assert protected_reason("django/test/client.py", "django/django") is None
+    assert protected_reason("sympy/testing/randtest.py", "sympy/sympy") is None
+    # ... but the runner inside them, the runner's configuration and the hidden tests stay the grader's
+    assert "test runner" in protected_reason("django/test/runner.py", "django/django")
+    assert "test runner" in protected_reason("sympy/testing/runtests.py", "sympy/sympy")
+    assert "test runner" in protected_reason("pkg/runtests.py", "org/repo")
+    assert "configuration" in protected_reason("lib/matplotlib/testing/conftest.py", "matplotlib/matplotlib")
+    assert protected_reason("django/test/client.py", "django/django",
+                            frozenset({"django/test/client.py"})) == "a file the hidden tests change"
 
 
 def test_repository_runners_and_stdlib_shadows():
@@ -71,6 +106,7 @@ def test_the_changed_set_must_equal_the_parsed_set():
     assert parse_listing(listing) == {"gone.py", "pkg/mod.py", "pkg/mod.py.orig"}
     assert check_changes(parse_listing(listing), ["pkg/mod.py", "gone.py"]) == []
     smuggled = check_changes({"pkg/mod.py", "conftest.py"}, ["pkg/mod.py"])
-    assert any("does not name: conftest.py" in p for p in smuggled) and any("test file" in p for p in smuggled)
+    assert any("does not name: conftest.py" in p for p in smuggled)
+    assert any("changed conftest.py: test-runner configuration" in p for p in smuggled)
     assert check_changes({"pkg/mod.py"}, ["pkg/mod.py", "pkg/other.py"])  # a block that changed nothing
     assert check_changes(None, ["pkg/mod.py"]) and parse_listing("garbage") is None

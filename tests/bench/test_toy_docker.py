@@ -74,8 +74,14 @@ def test_editing_the_tests_does_not_change_the_verdict(toy_store, toy_instances,
         " \n \n-def test_divide_by_zero():\n+def test_divide_by_zero():  # weakened\n"
         "     with pytest.raises(ZeroDivisionError):\n         divide(1, 0)\n"
     )
-    cheat = grade(inst, env, conftest, run_id=run_id)
-    assert not cheat.resolved and cheat.empty_patch and cheat.error == "the patch only edits test files"
+    # Test files only: the official harness runs such a patch (unresolved), and so does dgm, with
+    # the edits dropped (the hook never reaches the tests).
+    cheat = grade(inst, env, conftest + weaken, run_id=run_id)
+    assert not cheat.resolved and not cheat.empty_patch and cheat.patch_applied and cheat.error is None
+    assert cheat.dropped == [["tests/conftest.py", "a test file"],
+                             ["tests/test_arith.py", "a file the hidden tests change"]]
+    assert sorted(cheat.tests_status["FAIL_TO_PASS"]["failure"]) == sorted(inst.FAIL_TO_PASS)
+    assert cheat.report[CALC]["patch_successfully_applied"] and not cheat.report[CALC]["resolved"]
     with_fix = grade(inst, env, conftest + inst.patch + weaken, run_id=run_id)
     assert with_fix.resolved and with_fix.patch_applied
     assert "conftest" not in with_fix.log and "weakened" not in with_fix.log
@@ -102,6 +108,7 @@ def test_grading_a_predictions_file_matches_swebench_run_report(toy_store, toy_i
     from dgm.cli import main
 
     ids = sorted(toy_instances)
+    tests_only = toy_instances[ids[1]].test_patch  # edits test files only: runs, unresolved
     preds = {ids[0]: toy_instances[ids[0]].patch,  # resolves
              ids[1]: "",  # empty
              ids[2]: "garbage that is not a diff\n",  # does not apply: an error, as in the harness
@@ -125,3 +132,14 @@ def test_grading_a_predictions_file_matches_swebench_run_report(toy_store, toy_i
     for key in ("resolved_ids", "unresolved_ids", "empty_patch_ids", "error_ids", "completed_ids"):
         assert ours[key] == official[key], key
     assert official["resolved_ids"] == [ids[0]] and official["empty_patch_ids"] == [ids[1]]
+    # A patch of test files only: the harness runs it and reports it unresolved; so does dgm.
+    only = {"instance_id": ids[1], "model_name_or_path": "org/tests", "model_patch": tests_only}
+    pred_file.write_text(json.dumps(only) + "\n")
+    assert main(["bench", "grade", "--predictions", str(pred_file), "--store", str(toy_store.path),
+                 "--out", str(out), "--run-id", run_id]) == 0
+    ours = json.loads((out / f"org__tests.{run_id}.json").read_text())
+    official = json.loads(make_run_report({ids[1]: only}, [toy_instances[ids[1]].to_row()], run_id,
+                                          report_dir=str(tmp_path / "official")).read_text())
+    for key in ("resolved_ids", "unresolved_ids", "empty_patch_ids", "error_ids", "completed_ids"):
+        assert ours[key] == official[key], key
+    assert official["unresolved_ids"] == [ids[1]]

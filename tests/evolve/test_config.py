@@ -152,3 +152,17 @@ def test_a_sandbox_backend_the_machine_lacks_stops_evolve_before_anything(datase
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1 and "unknown sandbox backend 'lxc'" in out.stderr
     assert not (tmp_path / "r").exists()
+def test_tasks_whose_environment_leaks_the_fix_are_left_out_unless_allowed(dataset: Path, tmp_path: Path) -> None:
+    from dgm.bench.store import BenchStore, TaskEnvironment
+    from dgm.evolve.tasks import plan_tasks
+
+    store = BenchStore(tmp_path / "store")
+    store.put(TaskEnvironment("dgm-toy__calc-1", "img:1", status="validated",
+                              notes={"hints": {"found": {"new_option": ["CHANGES"]}, "leaks": True}}))
+    store.put(TaskEnvironment("dgm-toy__calc-2", "img:2", status="validated", notes={"hints": {"leaks": False}}))
+    keys = base(dataset, tmp_path) + [f'dataset.store="{tmp_path / "store"}"', "dataset.stages=[2]"]
+    assert plan_tasks(options.resolve(None, keys)).stages == [["dgm-toy__calc-2", "dgm-toy__textkit-1"]]
+    allowed = plan_tasks(options.resolve(None, keys + ["dataset.allow_leaks=true"]))
+    assert allowed.stages == [["dgm-toy__calc-1", "dgm-toy__calc-2"]]
+    with pytest.raises(ConfigError, match=r"dataset.stages\[0\]: dgm-toy__calc-1 still leak hints of the fix"):
+        plan_tasks(options.resolve(None, keys[:-1] + ['dataset.stages=[["dgm-toy__calc-1"]]']))

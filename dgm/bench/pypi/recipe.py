@@ -8,6 +8,7 @@ import shlex
 import tomllib
 from pathlib import Path
 
+from dgm.bench.hints import clean_tree
 from dgm.bench.instances import TaskInstance
 from dgm.bench.pypi.directives import directives_for
 from dgm.bench.pypi.release_map import release_for
@@ -96,6 +97,9 @@ def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
     archive = download_sdist(project, release)
     unpack(archive, source)
     reverse_patches(source, instance.patch, instance.test_patch, context=context)
+    # A later release can describe the fix in files no patch touches: strip its release notes,
+    # and record what still names what only the fix defines.
+    hints = clean_tree(source, instance.patch, instance.problem_statement, instance.version)
 
     python = PYTHON_OF_SUITE[spec.suite]
     # pip itself: the suite's venv pip may predate editable installs of pyproject projects.
@@ -132,5 +136,6 @@ def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
         env=dict(spec.env),
         notes={"release": release, "release_chosen_by": chosen_by, "project": project,
                "sdist": archive.name, "sdist_uploaded": release_upload_time(project, release),
-               "python": python, "context_lines": context, "test_directives": directives},
+               "python": python, "context_lines": context, "test_directives": directives,
+               "hints": hints.to_dict()},
     )
