@@ -90,13 +90,16 @@ def render(chart: Chart, css_class: str) -> str:
     legend_x = LEFT + 150
     for s in chart.series:
         pts = [(px(x), py(y)) for x, y in zip(s.xs, s.ys) if y is not None]
-        if s.dots:
-            for x, y in pts:
-                if s.marker == "x":
-                    out.append(f'<path class="mark" stroke="{s.color}" d="M{x - 3:.1f},{y - 3:.1f}l6,6m0,-6l-6,6"/>')
-                else:
-                    out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{s.color}" fill-opacity=".6"/>')
-        elif pts:
+        if s.dots and pts:
+            # One path for all the marks: thousands of nodes stay one element, not thousands.
+            if s.marker == "x":
+                d = "".join(f"M{x - 3:.0f},{y - 3:.0f}l6,6m0,-6l-6,6" for x, y in pts)
+                out.append(f'<path class="mark" fill="none" stroke="{s.color}" d="{d}"/>')
+            else:
+                d = "".join(f"M{x:.0f},{y:.0f}h0" for x, y in pts)
+                out.append(f'<path class="dots" fill="none" stroke="{s.color}" stroke-opacity=".6" '
+                           f'stroke-width="6" stroke-linecap="round" d="{d}"/>')
+        elif pts and not s.dots:
             d = [f"M{pts[0][0]:.1f},{pts[0][1]:.1f}"]
             for (xa, ya), (xb, yb) in zip(pts, pts[1:]):
                 d.append(f"H{xb:.1f}V{yb:.1f}" if s.step else f"L{xb:.1f},{yb:.1f}")

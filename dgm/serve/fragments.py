@@ -8,12 +8,11 @@ classes; it never builds markup from data."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from importlib import resources
 from typing import Any
 
 from dgm.artifacts.trajectory import Trajectory
-from dgm.report.model import MAX_DIFF_CHARS, NodeView, RunView
+from dgm.report.model import NodeView, RunView
 from dgm.report.page import summary_html
 from dgm.report.panels import best_path_html, e, fmt_score, panel_html
 from dgm.report.tree_svg import legend_html, tree_svg
@@ -68,11 +67,10 @@ def page(view: RunView, progress: dict | None, token: str) -> str:
     )
 
 
-def node_html(view: RunView, nv: NodeView, diff: str) -> str:
+def node_html(view: RunView, nv: NodeView) -> str:
     """One node's panel (the report's: record, task, diff against the parent, diagnosis, tasks) and
     buttons that step through its trajectories."""
-    shown = replace(nv, diff=diff[:MAX_DIFF_CHARS], diff_truncated=len(diff) > MAX_DIFF_CHARS)
-    panel = panel_html(view, shown).replace(f'data-node="{e(nv.node.id)}" hidden>', f'data-node="{e(nv.node.id)}">', 1)
+    panel = panel_html(view, nv).replace(f'data-node="{e(nv.node.id)}" hidden>', f'data-node="{e(nv.node.id)}">', 1)
     buttons = []
     if any(f.endswith("/trajectory.json") for f in nv.selfmod_files):
         buttons.append(f'<button class="traj" data-node="{e(nv.node.id)}" data-task="">the self-modification'

@@ -19,10 +19,11 @@ from dgm.artifacts.bounded import ArtifactInvalid, JsonLimits, parse_bounded
 from dgm.artifacts.files import read_regular
 from dgm.errors import NotAnArchive, UnknownNode
 from dgm.evolve.progress import PROGRESS_FILE
-from dgm.report.model import RunView, collect
+from dgm.report.model import MAX_DIFF_CHARS, NodeView, RunView, collect, node_view
 
 PROGRESS_LIMITS = JsonLimits(max_bytes=1_000_000, max_values=20_000, max_depth=8)
 CALLS_FILE = "llm_calls.jsonl"
+PATH_DIFFS = 200  # steps of the path to the best whose diffs are read for the path table
 
 
 def _mtime(path: Path) -> tuple[int, int]:
@@ -81,6 +82,7 @@ class Snapshot:
 
     token: str
     view: RunView
+    parts: dict[str, str] | None = None   # the page's pieces for this view, rendered once for every page
 
 
 class RunReader:
@@ -105,13 +107,23 @@ class RunReader:
             token = self.archive.token()
             if self._snapshot is None or self._snapshot.token != token:
                 self._snapshot = None  # let the old view go before the new one is built
-                view = collect(self.archive, with_diffs=False)
+                view = collect(self.archive, with_diffs=False, with_tasks=False)
                 view.link_prefix = "files/"
+                by_id = view.by_id()
+                for node_id in view.best_path[-PATH_DIFFS:]:  # the path table counts each step's lines
+                    nv = by_id[node_id]
+                    if nv.node.parent_id is not None:
+                        nv.diff = self.archive.diff(nv.node.parent_id, node_id)[:MAX_DIFF_CHARS]
                 self._snapshot = Snapshot(token, view)
             return self._snapshot
 
-    def diff(self, node: Node) -> str:
-        return "" if node.parent_id is None else self.archive.diff(node.parent_id, node.id)
+    def node_view(self, node_id: str) -> tuple[RunView, NodeView]:
+        """The current view and one node of it in full (diff, tasks, artifact files); UnknownNode if absent."""
+        view = self.snapshot().view
+        light = view.by_id().get(check_node_id(node_id))
+        if light is None:
+            raise UnknownNode(f"unknown node {node_id!r}")
+        return view, node_view(self.archive, light.node, light.iteration)
 
     def progress(self) -> dict | None:
         """The loop's last progress snapshot (RUN/progress.json), or None when there is none usable."""

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from dgm.artifacts.bounded import ArtifactInvalid
 from dgm.artifacts.trajectory import read_trajectory
-from dgm.errors import DgmError
+from dgm.errors import DgmError, UnknownNode
 from dgm.serve import fragments
 from dgm.serve.reader import RunReader, check_node_id
 
@@ -162,17 +162,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _main(self, query: dict) -> None:
         snap = self.server.reader.snapshot()
-        self._json({"token": snap.token, "best": snap.view.best_id,
-                    "nodes": len(snap.view.nodes), **fragments.main_parts(snap.view)})
+        if snap.parts is None:  # two pages asking at once may both render; the result is the same
+            snap.parts = fragments.main_parts(snap.view)
+        self._json({"token": snap.token, "best": snap.view.best_id, "nodes": len(snap.view.nodes), **snap.parts})
 
     def _node(self, query: dict) -> None:
-        reader = self.server.reader
-        node_id = check_node_id(query.get("id", [""])[0])
-        view = reader.snapshot().view
-        nv = view.by_id().get(node_id)
-        if nv is None:
-            raise FileNotFoundError(f"node {node_id}")
-        self._html(fragments.node_html(view, nv, reader.diff(nv.node)))
+        view, nv = self.server.reader.node_view(query.get("id", [""])[0])
+        self._html(fragments.node_html(view, nv))
 
     def _trajectory(self, query: dict) -> None:
         reader = self.server.reader
@@ -180,7 +176,7 @@ class Handler(BaseHTTPRequestHandler):
         task = query.get("task", [""])[0]
         nv = reader.snapshot().view.by_id().get(node_id)
         if nv is None:
-            raise FileNotFoundError(f"node {node_id}")
+            raise UnknownNode(f"unknown node {node_id!r}")
         if task:
             if task not in nv.node.results:  # only ids the archive knows: never a path from the request
                 raise FileNotFoundError(f"task {task}")
