@@ -47,6 +47,9 @@ class ReadOnlyArchive:
         self.git = GitStore(self.path / GIT_DIR)
         self._uri = (self.path / INDEX_FILE).resolve().as_uri() + "?mode=ro"
         self._local = threading.local()
+        self._rows: dict[str, Node] = {}
+        self._since: str | None = None
+        self._rows_lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -58,7 +61,18 @@ class ReadOnlyArchive:
         return conn
 
     def nodes(self) -> list[Node]:
-        return index.select_nodes(self._conn())
+        """Every node, in id order. Only rows written since the last call are read and parsed again:
+        every write stamps updated_at, and nodes are never deleted."""
+        with self._rows_lock:
+            if self._since is None:
+                fresh = index.select_nodes(self._conn())
+            else:  # >=: a write in the same millisecond as the last one read is read again, not missed
+                fresh = index.select_nodes(self._conn(), "WHERE updated_at >= ?", (self._since,))
+            for node in fresh:
+                self._rows[node.id] = node
+                if self._since is None or node.updated_at > self._since:
+                    self._since = node.updated_at
+            return [self._rows[k] for k in sorted(self._rows, key=int)]
 
     def get(self, node_id: str) -> Node:
         text = str(node_id)

@@ -22,7 +22,7 @@ from dgm.artifacts.bounded import ArtifactInvalid
 from dgm.artifacts.trajectory import read_trajectory
 from dgm.errors import DgmError, UnknownNode
 from dgm.serve import fragments
-from dgm.serve.reader import RunReader, check_node_id
+from dgm.serve.reader import RunReader, Snapshot, check_node_id
 
 POLL_SECONDS = 0.25        # how often /events looks for a change (the admission → page latency floor)
 HEARTBEAT_SECONDS = 10.0   # a comment line keeps proxies and the browser from timing the stream out
@@ -157,13 +157,17 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- routes ------------------------------------------------------------------------
     def _page(self, query: dict) -> None:
-        snap = self.server.reader.snapshot()
-        self._html(fragments.page(snap.view, self.server.reader.progress(), snap.token))
+        snap = self._parts()
+        self._html(fragments.page(snap.view, snap.parts or {}, self.server.reader.progress(), snap.token))
 
-    def _main(self, query: dict) -> None:
+    def _parts(self) -> Snapshot:
         snap = self.server.reader.snapshot()
         if snap.parts is None:  # two pages asking at once may both render; the result is the same
             snap.parts = fragments.main_parts(snap.view)
+        return snap
+
+    def _main(self, query: dict) -> None:
+        snap = self._parts()
         self._json({"token": snap.token, "best": snap.view.best_id, "nodes": len(snap.view.nodes), **snap.parts})
 
     def _node(self, query: dict) -> None:

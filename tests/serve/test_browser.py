@@ -58,7 +58,8 @@ def test_a_new_node_appears_live_and_its_diff_opens(run: Path, serve, browser, t
 def test_agent_text_is_inert_and_no_token_means_403(run: Path, serve, browser) -> None:
     served = serve(run)
     browser.get(served.url)
-    browser.find_element(By.CSS_SELECTOR, 'svg.lineage g.node[data-node="1"]').click()
+    # The page opens on the best node, node 1, and says when it is live.
+    wait_for(lambda: browser.find_element(By.ID, "live").text == "live", what="the event stream")
     panel = wait_for(lambda: browser.find_element(By.ID, "panel-1"), what="node 1's panel")
     text = panel.find_element(By.CSS_SELECTOR, "dl.diagnosis").text
     # Markup shows as text; terminal and bidi controls show as visible escapes.
