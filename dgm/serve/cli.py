@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
+import threading
 from pathlib import Path
 
 DEFAULT_PORT = 8765
@@ -45,6 +46,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not _loopback(args.host):
         print(f"dgm serve: listening on {args.host}, not only this machine: anyone with the URL below "
               "can read the run", file=sys.stderr)
+    # Read and draw the run once now, so the first page does not wait for it (seconds at 10,000 nodes).
+    threading.Thread(target=server.warm, name="warm", daemon=True).start()
     print(f"dgm serve: {args.run} at {server.url}", flush=True)
     print("(Ctrl-C stops the server; the run is only read, never written)", flush=True)
     try:

@@ -56,6 +56,15 @@ class ViewerServer(ThreadingHTTPServer):
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/?token={self.token}"
 
+    def warm(self) -> None:
+        """Build the current view and the page's pieces (what every first request needs)."""
+        try:
+            snap = self.reader.snapshot()
+            if snap.parts is None:
+                snap.parts = fragments.main_parts(snap.view)
+        except Exception:  # noqa: BLE001 - a failure here shows again, with its message, on the first request
+            return
+
     def shutdown(self) -> None:
         self.stopping.set()
         super().shutdown()
