@@ -109,7 +109,7 @@ def test_two_iterations_admit_and_reject_with_reasons(demo: Path) -> None:
         by_slot = {(n.meta["iteration"], n.meta["slot"]): n for n in nodes.values() if n.id != "0"}
         assert sorted(by_slot) == [(1, 1), (1, 2), (2, 1), (2, 2)]
         good, broken = by_slot[(1, 1)], by_slot[(1, 2)]
-        failing, second = by_slot[(2, 1)], by_slot[(2, 2)]
+        second, failing = by_slot[(2, 1)], by_slot[(2, 2)]
         assert good.status == "admitted", good.status
         assert good.parent_id == "0" and good.generation == 1
         # lineage in git: the child's commit has the parent's commit as its parent
