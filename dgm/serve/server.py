@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from dgm.artifacts.bounded import ArtifactInvalid
 from dgm.artifacts.trajectory import read_trajectory
@@ -211,8 +211,6 @@ class Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, body, ctype)
 
     def _file(self, rel: str) -> None:
-        from urllib.parse import unquote
-
         rel = unquote(rel)
         parts = Path(rel).parts
         if len(parts) < 3 or parts[0] != "artifacts" or ".." in parts or not parts[1].isdigit():
