@@ -95,7 +95,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def demo(tmp_path_factory: pytest.TempPathFactory, store: Path) -> Path:
     """The offline demo's two iterations; its results go to a cache file other runs may share."""
     run_dir = tmp_path_factory.mktemp("evolve") / "run"
-    finish(evolve(run_dir, store, f'evolve.cache="{run_dir.parent / "shared-cache.sqlite"}"'))
+    finish(evolve(run_dir, store, f'evolve.cache="{run_dir.parent / "shared-cache.sqlite"}"'), timeout=720)
     return run_dir
 
 
