@@ -29,6 +29,7 @@ COMMANDS: list[str] = [
     "dgm.serve.cli",
     "dgm.replay.cli",
     "dgm.simulate.cli",
+    "dgm.science.cli",
 ]
 
 

@@ -252,8 +252,37 @@ class HgmThompson:
         return [nodes[i].id for i in cand[draws.argmax(axis=1)].tolist()]
 
 
+class PerformanceNovelty:
+    """Group-Evolving Agents (arXiv 2602.04837): the top k by α_i · novelty_i, where novelty is the mean
+    cosine distance of a node's task-success vector to its M nearest candidates (k > candidates wraps)."""
+
+    name = "performance_novelty"
+
+    def __init__(self, m: int = 4) -> None:
+        if int(m) < 1:
+            raise TypeError(f"m={m} must be at least 1")
+        self.m = int(m)
+
+    def ranking(self, nodes: Sequence[Node], n_children: Mapping[str, int]) -> list[tuple[str, float]]:
+        """(node id, α · novelty) of every candidate, best first (ties: fewer children, then the lower id)."""
+        from dgm.science.novelty import novelty
+
+        pool = [n for n in nodes if n.status == ADMITTED and n.score is not None]
+        nov = novelty(pool, self.m)
+        scored = [(n.id, float(n.score) * nov[n.id]) for n in pool]
+        return sorted(scored, key=lambda t: (-t[1], n_children.get(t[0], 0), int(t[0])))
+
+    def select(self, nodes: Sequence[Node], n_children: Mapping[str, int], k: int,
+               rng: random.Random) -> list[str]:
+        _checked(nodes, n_children, k)
+        if not k:
+            return []
+        order = [i for i, _ in self.ranking(nodes, n_children)]
+        return [order[i % len(order)] for i in range(k)]
+
+
 SELECTORS: dict[str, type] = {
-    cls.name: cls for cls in (ScoreChildProp, ScoreProp, Best, Random, HgmThompson)
+    cls.name: cls for cls in (ScoreChildProp, ScoreProp, Best, Random, HgmThompson, PerformanceNovelty)
 }
 
 

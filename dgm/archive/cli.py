@@ -7,6 +7,7 @@ import argparse
 from dgm.archive.commands import (
     cmd_add, cmd_diff, cmd_fsck, cmd_init, cmd_lineage, cmd_list, cmd_show,
 )
+from dgm.scheduler.verdicts import Verdict
 
 STATUS_HELP = "admitted, pending or rejected:<reason>"
 DIR_HELP = "archive (= run) directory"
@@ -46,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("dir", metavar="DIR", help=DIR_HELP)
     v.add_argument("--status", choices=("admitted", "rejected", "pending"),
                    help="only nodes with this status (rejected matches every reason)")
+    v.add_argument("--verdict", choices=[v.value for v in Verdict], metavar="VERDICT",
+                   help="only nodes with this verdict: " + ", ".join(repr(v.value) for v in Verdict))
     v.add_argument("--json", action="store_true", help="print the records as a JSON list")
     v.set_defaults(func=cmd_list)
 

@@ -103,6 +103,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     with opened(args.dir) as archive:
         nodes = archive.nodes(args.status)
+        if getattr(args, "verdict", None):
+            from dgm.scheduler.verdicts import verdict_of
+
+            nodes = [n for n in nodes if (v := verdict_of(n.status)) is not None and v.value == args.verdict]
         if args.json:
             _print_json([n.to_dict() for n in nodes])
             return 0

@@ -23,19 +23,39 @@ def _selection(v: argparse.ArgumentParser) -> None:
     v.add_argument("--slice", metavar="A:B", help="then keep rows A..B-1 of the selection, e.g. 0:10")
 
 
+def _environments(v: argparse.ArgumentParser) -> None:
+    g = v.add_argument_group("official images (SWE-bench's evaluation images from a registry)")
+    g.add_argument("--environments", choices=("auto", "official", "rebuild"), default="auto",
+                   help="auto (default): the official image when it is local or can be pulled, else the offline "
+                        "rebuild; official: only official images (an instance without one is an error, exit 2); "
+                        "rebuild: only the offline rebuild")
+    g.add_argument("--official", action="store_true", help="same as --environments official")
+    g.add_argument("--image-namespace", default="swebench", metavar="NS",
+                   help="where classic rows' images are: NS/sweb.eval.x86_64.<id with __ as _1776_>:TAG "
+                        "(default swebench; HOST:PORT/swebench for a registry of your own)")
+    g.add_argument("--image-tag", default="latest", metavar="TAG", help="tag of classic rows' images (default latest)")
+    g.add_argument("--pull-jobs", type=int, default=2, metavar="N", help="images pulled at once (default 2)")
+    g.add_argument("--dry-run", action="store_true",
+                   help="pull and build nothing: per instance, which path it would take and how many bytes a "
+                        "pull would transfer (from the registry's manifests), then the total and the free disk")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `bench` command and its verbs."""
     p = subparsers.add_parser(
-        "bench", help="SWE-bench-format tasks: build offline environments, validate, grade",
-        description="Build task environment images without a registry (local sources, PyPI releases), "
-                    "validate them, and grade predictions with swebench's parsers and get_eval_report.",
+        "bench", help="SWE-bench-format tasks: official images or offline environments, validate, grade",
+        description="Build task environment images: SWE-bench's official evaluation images when a registry "
+                    "has them, else without a registry (local sources, PyPI releases); validate them, and "
+                    "grade predictions with swebench's parsers and get_eval_report.",
     )
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
 
     v = verbs.add_parser("build", help="build and validate environments for instances of a dataset",
-                         description="For each selected instance: make a recipe, build its image "
-                                     "(cached), validate it, and record the result in the manifest.")
+                         description="For each selected instance: take its official image (local or pulled; "
+                                     "classic rows get the image name and eval script the SWE-bench harness "
+                                     "derives) or make an offline recipe and build its image (cached), validate "
+                                     "it, and record the result and the path taken in the manifest.")
     v.add_argument("--dataset", required=True, metavar="FILE",
                    help="SWE-bench rows: .json or .jsonl (a hub dataset name works only when a hub is reachable)")
     _selection(v)
@@ -44,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("--no-validate", action="store_true", help="build images only; status stays 'built'")
     v.add_argument("--rebuild", action="store_true",
                    help="also redo instances the manifest already has as validated")
+    _environments(v)
     v.set_defaults(func=_handler("cmd_build"))
 
     v = verbs.add_parser("validate", help="re-check built instances (before fails, gold resolves)",

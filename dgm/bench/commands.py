@@ -76,21 +76,55 @@ def _summary_table(envs: list[TaskEnvironment], title: str):
     return table
 
 
+def _options(args: argparse.Namespace):  # noqa: ANN202 - official.EnvironmentOptions
+    from dgm.bench.official import EnvironmentOptions
+    from dgm.bench.pull import set_pull_limit
+
+    if args.official and args.environments not in ("auto", "official"):
+        raise BadInput(f"--official contradicts --environments {args.environments}", hint="give one of them")
+    if args.pull_jobs < 1:
+        raise BadInput(f"--pull-jobs {args.pull_jobs} must be at least 1")
+    set_pull_limit(args.pull_jobs)
+    return EnvironmentOptions("official" if args.official else args.environments, args.image_namespace,
+                              args.image_tag)
+
+
+def path_of(env: TaskEnvironment) -> str:
+    """Which path an instance took: official (local or pulled), rebuild, or '' (not built)."""
+    where = env.notes.get("environment") or ("official" if env.notes.get("kind") == "official" else "")
+    if not where and env.image:
+        where = "rebuild"
+    source = env.notes.get("official_source")
+    return f"{where} ({source})" if where == "official" and source else where
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    from dgm.bench.build import build_many
+    from dgm.bench.build import batch_specs, build_many
     from dgm.bench.instances import load_instances
+    from dgm.bench.specs import install_hint, is_classic
     from dgm.sandbox.engine import image_exists
 
     store = _store(args)
+    options = _options(args)
     instances = load_instances(args.dataset, ids=args.instance or None, repos=args.repo or None,
                                subset_file=Path(args.subset) if args.subset else None, slice_=args.slice)
     if not instances:
         raise BadInput("the selection is empty", hint="check --instance/--repo/--subset/--slice")
     console = _console()
+    specs = batch_specs(instances, options)
+    missing = [s for s in specs.values() if "specs are not in" in s.error]
+    if missing:
+        console.print(_text(f"classic rows take the offline rebuild: {missing[0].error}"))
+    if args.dry_run:
+        return _dry_run(instances, options, specs)
+    if options.environments == "official":
+        _preflight(instances, specs)
     todo, kept = [], []
     for inst in instances:
         env = store.get(inst.instance_id)
-        if env and env.validated and not args.rebuild and image_exists(env.image):
+        took = path_of(env).split(" ")[0] if env else ""
+        wrong_path = options.environments != "auto" and took != options.environments
+        if env and env.validated and not args.rebuild and not wrong_path and image_exists(env.image):
             kept.append(env)
         else:
             todo.append(inst)
@@ -104,15 +138,93 @@ def cmd_build(args: argparse.Namespace) -> int:
 
             def report(env: TaskEnvironment) -> None:
                 progress.advance(task)
-                progress.console.print(_line(_status_style(env.status), f"{env.status:<28}", f" {env.instance_id}"
+                progress.console.print(_line(_status_style(env.status), f"{env.status:<28}",
+                                             f" {env.instance_id}  [{path_of(env) or '-'}]"
                                              + (f"  {env.detail}" if env.detail and not env.validated else "")))
 
+            def pulling(line: str) -> None:
+                from rich.markup import escape
+
+                progress.update(task, description=escape(inert(line, lines=False)[:100]))
+
             results += build_many(todo, store, run_id=run_id, jobs=args.jobs, progress=report,
-                                  validate_it=not args.no_validate)
+                                  validate_it=not args.no_validate, options=options, specs=specs,
+                                  pull_progress=pulling)
     from rich.console import Console
 
     Console().print(_summary_table(results, f"dgm bench build: {len(results)} instance(s)"))
+    paths = Counter(path_of(e).split(" ")[0] or "none" for e in results)
+    Console().print(_text("paths: " + ", ".join(f"{k} {v}" for k, v in sorted(paths.items()))))
     Console().print(_text(f"manifest: {store.manifest_path}"))
+    if any(is_classic(i) for i in instances) and missing:
+        Console().print(_text(install_hint()))
+    return 0
+
+
+def _preflight(instances: list, specs: dict) -> None:
+    """With environments = official: every instance's image local or in its registry, else exit 2."""
+    from dgm.bench.official import target_for
+    from dgm.bench.pull import PullFailed, check_available
+
+    for inst in instances:
+        target = target_for(inst, specs.get(inst.instance_id))
+        if isinstance(target, str):
+            raise BadInput(f"{inst.instance_id}: environments = official, but {target}",
+                           hint="use --environments auto or rebuild for this row")
+        try:
+            check_available(target.image)
+        except PullFailed as exc:
+            raise BadInput(f"{inst.instance_id}: {exc.message}",
+                           hint="start or reach the registry, or use --environments auto") from None
+
+
+def _dry_run(instances: list, options, specs: dict) -> int:  # noqa: ANN001 - EnvironmentOptions
+    """Which path each instance would take and what the pulls would transfer; nothing is changed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from dgm.bench.official import target_for
+    from dgm.bench.pull import engine_disk, registry_of, registry_size
+    from dgm.errors import DgmError
+    from dgm.sandbox.engine import image_exists
+
+    table = Table(title=_text(f"dgm bench build --dry-run (environments = {options.environments})"))
+    for col in ("instance", "path", "image", "pull"):
+        table.add_column(col, overflow="fold", justify="right" if col == "pull" else "left")
+    total, unknown, cannot, first_error = 0, 0, [], ""
+    for inst in instances:
+        target = "" if options.environments == "rebuild" else target_for(inst, specs.get(inst.instance_id))
+        if isinstance(target, str):
+            if options.environments == "official":
+                cannot.append(f"{inst.instance_id}: {target}")
+            table.add_row(_text(inst.instance_id), _text("rebuild"), _text(target or "-"), "")
+            continue
+        if image_exists(target.image):
+            table.add_row(_text(inst.instance_id), _text("official (local)"), _text(target.image), "0")
+            continue
+        try:
+            size = registry_size(target.image)
+        except DgmError as exc:
+            unknown += 1
+            if options.environments == "official":
+                cannot.append(f"{target.image} at {registry_of(target.image)}")
+            where = "rebuild" if options.environments == "auto" else "none"
+            first_error = first_error or str(exc.message)
+            table.add_row(_text(inst.instance_id), _text(where), _text(target.image), "not found")
+            continue
+        total += size
+        table.add_row(_text(inst.instance_id), _text("official (pull)"), _text(target.image), f"{size / 1e6:,.0f} MB")
+    console = Console()
+    console.print(table)
+    disk = engine_disk()
+    free = f", {disk['free'] / 1e9:,.1f} GB free in {disk['root']}" if "free" in disk else ""
+    console.print(_text(f"would pull {total / 1e6:,.0f} MB (compressed){free}"
+                        + (f"; {unknown} image(s) not found in a registry" if unknown else "")))
+    if first_error:
+        console.print(_text(f"first: {first_error[:300]}"))
+    if cannot:
+        raise BadInput(f"environments = official, but no official image for {cannot[0]}"
+                       + (f" (+{len(cannot) - 1} more)" if len(cannot) > 1 else ""))
     return 0
 
 
@@ -186,6 +298,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
         summary = grade_predictions(predictions, instances, store, out, run_id=run_id, jobs=args.jobs,
                                     progress=report)
+    _record_paths(summary, store)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -193,6 +306,22 @@ def cmd_grade(args: argparse.Namespace) -> int:
               f"  (empty {summary['empty_patch_instances']}, errors {summary['error_instances']})"
               f"  report: {summary['summary_path']}")
     return 0
+
+
+def _record_paths(summary: dict, store: BenchStore) -> None:
+    """The run's summary keeps which environment path each graded instance took."""
+    path = Path(summary.get("summary_path") or "")
+    if not path.is_file():
+        return
+    ids = set(summary.get("submitted_ids") or summary.get("completed_ids") or [])
+    paths = {}
+    for iid in sorted(ids):
+        env = store.get(iid)
+        paths[iid] = path_of(env) if env else ""
+    data = json.loads(path.read_text())
+    data["dgm_environments"] = paths
+    path.write_text(json.dumps(data, indent=4) + "\n")
+    summary["dgm_environments"] = paths
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -204,17 +333,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         from dataclasses import asdict
 
-        print(json.dumps([asdict(e) for e in envs], indent=1))
+        print(json.dumps([{**asdict(e), "path": path_of(e)} for e in envs], indent=1))
         return 0
     if not envs:
         print(inert(f"no instances in {store.manifest_path}"))
         return 0
     table = Table(title=_text(store.manifest_path))
-    for col in ("instance", "repo", "status", "image", "detail"):
+    for col in ("instance", "repo", "status", "path", "image", "detail"):
         table.add_column(col, overflow="fold")
     for e in envs:
         table.add_row(_text(e.instance_id), _text(e.repo), _text(e.status, _status_style(e.status)),
-                      _text(e.image), _text(e.detail))
+                      _text(path_of(e)), _text(e.image), _text(e.detail))
     console = Console()
     console.print(table)
     console.print(_summary_table(envs, "summary"))

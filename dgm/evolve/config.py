@@ -68,18 +68,45 @@ class DatasetSection:
         "what happens to a child under the gate", choices=("reject", "admit")))
     smoke: str = field(default="", metadata=doc(
         "instance id of the stage-0 smoke task (default: the first task of stage 1)"))
+    heldout: int | str | list = field(default=0, metadata=doc(
+        "held-out tasks, never used for selection or admission; the seed and the best agent are scored on "
+        "them at the end: a count (the last tasks of the file in no stage), a list of ids, or a file of ids"))
+    environments: str = field(default="auto", metadata=doc(
+        "task environments: official (SWE-bench's evaluation images, local or pulled; none is an error), "
+        "rebuild (offline, from local sources or PyPI releases), or auto (official when it can be had)",
+        choices=("auto", "official", "rebuild")))
+    image_namespace: str = field(default="swebench", metadata=doc(
+        "where classic rows' official images are: NAMESPACE/sweb.eval.x86_64.<id, __ as _1776_>:TAG "
+        "(HOST:PORT/NAMESPACE for a registry of your own)"))
+    image_tag: str = field(default="latest", metadata=doc("tag of classic rows' official images"))
 
 
 @dataclass
 class SelectionSection:
     strategy: str = field(default="score_child_prop", metadata=doc(
-        "parent selection strategy", choices=("score_child_prop", "score_prop", "best", "random", "hgm_thompson")))
+        "parent selection strategy", choices=("score_child_prop", "score_prop", "best", "random", "hgm_thompson",
+                                       "performance_novelty")))
     params: dict = field(default_factory=dict, metadata=doc("strategy parameters (a table)"))
 
 
 @dataclass
+class PolicySection:
+    name: str = field(default="dgm", metadata=doc(
+        "scheduling policy: dgm (iterations of k children through gated stages), hgm (asynchronous: expand or "
+        "evaluate one task per free worker), sequential (hgm's schedule; a child is dropped once it is unlikely "
+        "to beat its parent); see docs/evolve.md", choices=("dgm", "hgm", "sequential")))
+    strategy: str = field(default="", metadata=doc(
+        "parent selection strategy of hgm/sequential (default: hgm_thompson / lower_bound); dgm uses "
+        "selection.strategy"))
+    params: dict = field(default_factory=dict, metadata=doc(
+        "policy parameters (a table): hgm alpha, epsilon; sequential delta, min_tasks, prior, alpha, epsilon"))
+
+
+@dataclass
 class EvolveSection:
-    iterations: int = field(default=10, metadata=doc("iterations after the seed's evaluation (iteration 0)"))
+    iterations: int = field(default=10, metadata=doc(
+        "iterations after the seed's evaluation (iteration 0); hgm and sequential make at most "
+        "iterations x children_per_iteration children"))
     children_per_iteration: int = field(default=2, metadata=doc("children made per iteration"))
     workers: int = field(default=2, metadata=doc("parallel workers (self-modifications, task runs)"))
     diagnose_retries: int = field(default=2, metadata=doc("re-asks after a malformed diagnosis"))
@@ -90,6 +117,9 @@ class EvolveSection:
     cache: str = field(default="run", metadata=doc(
         "result cache: run (RUN/cache.sqlite), home ($DGM_HOME/evolve-cache.sqlite, shared by runs), "
         "off, or the path of a cache file"))
+    self_verify: bool = field(default=True, metadata=doc(
+        "after each task run, before grading, ask the task's model for P(the patch resolves the issue) "
+        "(one call, counted in the budget; see docs/science.md)"))
 
 
 @dataclass
@@ -129,6 +159,7 @@ class EvolveConfig:
     models: ModelsSection = field(default_factory=ModelsSection, metadata=doc("models per role"))
     dataset: DatasetSection = field(default_factory=DatasetSection, metadata=doc("tasks and stages"))
     selection: SelectionSection = field(default_factory=SelectionSection, metadata=doc("parent selection"))
+    policy: PolicySection = field(default_factory=PolicySection, metadata=doc("which child or node gets the next worker"))
     evolve: EvolveSection = field(default_factory=EvolveSection, metadata=doc("the loop"))
     budget: BudgetSection = field(default_factory=BudgetSection, metadata=doc("caps"))
     limits: LimitsSection = field(default_factory=LimitsSection, metadata=doc("per-run and per-container limits"))

@@ -11,8 +11,10 @@ from typing import Any
 from dgm.artifacts import ArtifactInvalid, Trajectory, read_regular, read_trajectory
 from dgm.errors import BudgetExceeded, ModelError
 from dgm.evolve.items import DiagnoseItem, DiagnoseOutcome
+from dgm.science.predictions import id_list
 
 FIELDS = ("observations", "improvement", "implementation_plan", "problem_statement")
+PREDICTIONS = ("expected_fix", "may_break")  # optional task-id lists, scored after the child's evaluation
 MARKER = "You diagnose a self-improving coding agent."
 
 SYSTEM = MARKER + """
@@ -25,7 +27,9 @@ Answer with one JSON object and nothing else:
 {"observations": "what went wrong in the failed runs, with evidence",
  "improvement": "one general improvement to the agent (not a fix for one task)",
  "implementation_plan": "how to change the agent's code, file by file",
- "problem_statement": "the task for the agent: a self-contained issue describing the change to make to its own code; the agent's own tests (tests/) must keep passing"}"""
+ "problem_statement": "the task for the agent: a self-contained issue describing the change to make to its own code; the agent's own tests (tests/) must keep passing",
+ "expected_fix": ["ids of the listed tasks this change should make the agent resolve"],
+ "may_break": ["ids of the listed resolved tasks this change might make it fail"]}"""
 
 CORRECTION = ("Your answer was not a JSON object with exactly these string fields: " + ", ".join(FIELDS)
               + " ({problem}). Answer again with only that JSON object.")
@@ -59,7 +63,7 @@ def validate(text: str | None) -> tuple[dict | None, str]:
     missing = [f for f in FIELDS if not isinstance(data.get(f), str) or not data[f].strip()]
     if missing:
         return None, "missing or empty: " + ", ".join(missing)
-    return {f: data[f].strip() for f in FIELDS}, ""
+    return {**{f: data[f].strip() for f in FIELDS}, **{f: id_list(data.get(f)) for f in PREDICTIONS}}, ""
 
 
 def run_diagnosis(item: DiagnoseItem, gateway: Any) -> DiagnoseOutcome:
@@ -103,7 +107,8 @@ def build_messages(parent_tree: Path, parent_artifacts: Path, results: dict[str,
         failures = failures[shift:] + failures[:shift]
     parts = [f"Run context: iteration {iteration}, proposal {slot} of {slots} for parent node {parent_id}. "
              "Propose an improvement different from what other proposals would likely choose.",
-             "## The agent's code\n" + code_summary(parent_tree)]
+             "## The agent's code\n" + code_summary(parent_tree),
+             task_ids(results)]
     if failures:
         for iid in failures[:MAX_FAILURES]:
             parts.append(failure_record(iid, results[iid], problems.get(iid, ""), parent_artifacts / "tasks" / iid))
@@ -111,6 +116,13 @@ def build_messages(parent_tree: Path, parent_artifacts: Path, results: dict[str,
         parts.append("## Task records\nThe agent resolved every task it was evaluated on (or none were run). "
                      "Propose an improvement that makes it more robust on harder tasks.")
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def task_ids(results: dict[str, dict]) -> str:
+    """The ids the parent was evaluated on, resolved or not: what expected_fix and may_break name."""
+    done = sorted(iid for iid, r in results.items() if isinstance(r, dict) and r.get("resolved"))
+    failed = sorted(iid for iid in results if iid not in done)
+    return ("## Task ids\nresolved: " + (", ".join(done) or "none") + "\nfailed: " + (", ".join(failed) or "none"))
 
 
 def code_summary(tree: Path) -> str:

@@ -112,19 +112,20 @@ class EvalItem:
     tree: Path
     instance: Any            # dgm.bench TaskInstance
     environment: Any         # dgm.bench TaskEnvironment
-    stage: int               # 0 = smoke (no grading), 1.. = evaluation stages
+    stage: int               # 0 = smoke (no grading), 1.. = evaluation stages, -1 = held out (dataset.heldout)
     limits: AgentBudget
     box: BoxLimits
     account: str
     grade: bool = True
     out_dir: Path | None = None
+    verify: bool = False     # ask the task's model for P(resolved) before grading (evolve.self_verify)
 
     @property
     def instance_id(self) -> str:
         return self.instance.instance_id
 
     def label(self) -> str:
-        what = "smoke task" if not self.grade else f"stage {self.stage} task"
+        what = "smoke task" if not self.grade else "held-out task" if self.stage < 0 else f"stage {self.stage} task"
         return f"node {self.node_id} {what} {self.instance_id}"
 
 
@@ -144,6 +145,7 @@ class EvalOutcome:
     cached: bool = False
     integrity: list[str] = field(default_factory=list)  # why the grader did not believe the run
     tampering: list[str] = field(default_factory=list)  # the patch reaches into the test runner
+    verification: dict | None = None  # the task model's P(resolved), asked before grading (dgm.science.verify)
 
     @property
     def empty_patch(self) -> bool:
@@ -159,4 +161,5 @@ class EvalOutcome:
                 "tokens_out": int(self.agent.usage.get("tokens_out") or 0),
                 "cost_usd": float(self.agent.usage.get("cost_usd") or 0.0),
                 "error": self.error, "cached": self.cached, "reason": self.agent.reason[:500],
-                "integrity": [p[:300] for p in self.integrity[:5]], "tampering": self.tampering[:5]}
+                "integrity": [p[:300] for p in self.integrity[:5]], "tampering": self.tampering[:5],
+                **({"verification": self.verification} if self.verification is not None else {})}

@@ -102,6 +102,17 @@ def check(config: EvolveConfig, *, complete: bool = True) -> None:
         make_selector(config.selection.strategy, **config.selection.params)
     except (TypeError, BadInput) as exc:
         raise ConfigError(f"selection.params: {exc}") from None
+    from dgm.evolve.policy import run_policy
+    from dgm.scheduler.states import EvalPlan
+
+    try:
+        if config.policy.strategy:
+            from dgm.scheduler.strategies import make_strategy
+
+            make_strategy(config.policy.strategy)
+        run_policy(config, EvalPlan())
+    except BadInput as exc:
+        raise ConfigError(f"policy: {exc.message}", hint=exc.hint) from None
 
 
 def write(config: EvolveConfig, run_dir: Path) -> Path:

@@ -55,6 +55,11 @@ def run_eval(item: EvalItem, context: Any) -> EvalOutcome:
     outcome = EvalOutcome(item.instance_id, item.stage, agent)
     if outcome.empty_patch:
         return outcome
+    if item.verify and item.grade:
+        from dgm.science.verify import verify_patch
+
+        outcome.verification = verify_patch(context.gateway, item.instance_id, item.instance.problem_statement,
+                                            agent.patch, account=f"{item.account}:verify")
     if not item.grade:  # the smoke run is not graded, but its patch is read like any other
         from dgm.bench.tamper import tamper_findings
 

@@ -57,6 +57,9 @@ def plan_tasks(config: EvolveConfig) -> TaskPlan:
             raise ConfigError(f"dataset.stages[{i}] selects no new task")
         used.update(ids)
         stages.append(ids)
+    from dgm.science.heldout import check
+
+    check(config, instances, stages)  # a held-out id unknown or also in a stage fails here, before any run
     smoke = config.dataset.smoke or stages[0][0]
     if smoke not in instances:
         raise ConfigError(f"dataset.smoke: unknown instance id {smoke}")
@@ -86,20 +89,28 @@ def environments(config: EvolveConfig, plan: TaskPlan, run_id: str, log: Callabl
     if missing and not config.dataset.build:
         raise BenchError(f"{len(missing)} task environment(s) are not built: {', '.join(missing[:5])}",
                          hint="run `dgm bench build` first, or set dataset.build = true")
+    from dgm.bench.official import EnvironmentOptions
+
+    options = EnvironmentOptions(config.dataset.environments, config.dataset.image_namespace,
+                                 config.dataset.image_tag)
     for iid in missing:
         log(f"building the environment of {iid}")
-        env = _build(store, plan.instances[iid], run_id, log)
+        env = _build(store, plan.instances[iid], run_id, log, options)
         if not str(env.status).startswith("validated"):
             raise BenchError(f"the environment of {iid} did not validate: {env.status}",
                              hint="drop this task from the stages or fix its recipe")
         out[iid] = env
+    log("task environments: " + ", ".join(
+        f"{iid} {e.notes.get('environment') or ('official' if e.notes.get('kind') == 'official' else 'rebuild')}"
+        for iid, e in out.items()))
     return out
 
 
-def _build(store: Any, instance: Any, run_id: str, log: Callable[[str], None]) -> Any:
+def _build(store: Any, instance: Any, run_id: str, log: Callable[[str], None], options: Any = None) -> Any:
     """Build and validate one instance with the bench's builder (it records the verdict in the store)."""
     from dgm.bench import build_instance
 
-    env = build_instance(instance, store, run_id=run_id)
-    log(f"environment of {instance.instance_id}: {env.status}" + (f" ({env.detail})" if env.detail else ""))
+    env = build_instance(instance, store, run_id=run_id, options=options)
+    log(f"environment of {instance.instance_id}: {env.status} [{env.notes.get('environment', 'rebuild')}]"
+        + (f" ({env.detail})" if env.detail else ""))
     return env

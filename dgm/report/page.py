@@ -45,7 +45,8 @@ def summary_html(stats: RunStats) -> str:
     return '<div class="cards" id="stats">' + "".join(cards) + "</div>"
 
 
-def render_page(view: RunView, plots: dict[str, str], plot_links: dict[str, list[str]]) -> str:
+def render_page(view: RunView, plots: dict[str, str], plot_links: dict[str, list[str]],
+                verification: str = "") -> str:
     """The whole report page as one string."""
     title = f"dgm report: {view.run_dir.name}"
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -71,7 +72,7 @@ def render_page(view: RunView, plots: dict[str, str], plot_links: dict[str, list
         f"<title>{e(title)}</title><style>{_static('report.css')}</style></head>"
         f'<body data-start="{e(start)}"><header><h1>{e(title)}</h1>'
         f'<p class="sub">{len(view.nodes)} nodes · generated {now} · click a node in the tree</p></header><main>'
-        f'<section id="summary"><h2>Summary</h2>{summary_html(view.stats)}</section>'
+        f'<section id="summary"><h2>Summary</h2>{summary_html(view.stats)}</section>{verification}'
         '<div class="grid"><div class="left">'
         f'<section id="tree"><h2>Lineage<span class="zoom"><button data-zoom="out" '
         'title="zoom out">−</button><button data-zoom="fit" title="fit the width">fit</button><button '
@@ -109,7 +110,10 @@ def write_report(archive: Any, out: Path, *, plot_files: bool = True) -> Path:
             inline[name] = mpl.inline_svg(fig, salt=name)
         finally:
             mpl.close(fig)
+    from dgm.report.verification import verification_html
+    from dgm.science.analyze import analysis
+
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(render_page(view, inline, links), encoding="utf-8")
+    tmp.write_text(render_page(view, inline, links, verification_html(analysis(archive))), encoding="utf-8")
     tmp.replace(out)
     return out

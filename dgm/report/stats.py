@@ -43,7 +43,13 @@ def best_node(nodes: Sequence[Any]) -> Any | None:
 
 
 def rejection_reason(status: str) -> str:
-    """"rejected:compile: SyntaxError ..." -> "compile"; "rejected:below gate" -> "below gate"."""
+    """The verdict of a rejected status ("rejected:forbidden name in tree: HEAD" -> "forbidden name in tree");
+    words outside the vocabulary (an archive edited by hand) read as their leading words."""
+    from dgm.scheduler.verdicts import verdict_of
+
+    verdict = verdict_of(status)
+    if verdict is not None:
+        return verdict.value
     reason = status.split(":", 1)[1] if ":" in status else status
     return reason.split(":", 1)[0].strip() or "unknown"
 

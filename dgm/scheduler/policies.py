@@ -112,8 +112,9 @@ class HgmPolicy:
     name = "hgm"
 
     def __init__(self, selector: Selector, plan: EvalPlan, *, alpha: float = 0.6, epsilon: float = 0.1,
-                 seed: int = 0) -> None:
+                 max_children: int | None = None, seed: int = 0) -> None:
         self.selector, self.alpha, self.epsilon = selector, alpha, epsilon
+        self.max_children = max_children
         self.plan = EvalPlan(smoke=plan.smoke, gate=plan.gate, open=True)
         self.rng = np.random.default_rng(seed)
         self.pyrng = random.Random(seed)
@@ -134,6 +135,8 @@ class HgmPolicy:
         return [Expand(parent)] if parent is not None and view.active() < 4 * view.slots else []
 
     def _parent(self, view: TreeView) -> str | None:
+        if self.max_children is not None and view.expansions >= self.max_children:
+            return None
         if not scored_admitted(view):
             return None
         return self.selector.select(view.node_list(), view.children, 1, self.pyrng)[0]

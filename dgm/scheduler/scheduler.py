@@ -43,6 +43,10 @@ class Budget:
     evals: int | None = None
     usd: float | None = None
     seconds: float | None = None
+    check: Callable[[], str | None] | None = None   # an outside stop ("over budget", "wall time"), or None
+
+
+HARD_STOPS = ("over budget", "wall time")   # queued work is not started after these: only work in flight ends
 
 
 @dataclass
@@ -58,7 +62,8 @@ class SchedulerStats:
 class Scheduler:
     def __init__(self, policy: Policy, executor: Executor, host: Host, store: StateStore, view: TreeView, *,
                  slots: int, budget: Budget | None = None, clock: Callable[[], float] | None = None,
-                 on_event: Callable[["Scheduler", Work, Any], None] | None = None) -> None:
+                 on_event: Callable[["Scheduler", Work, Any], None] | None = None,
+                 tick: tuple[float, Callable[["Scheduler"], None]] | None = None) -> None:
         self.policy, self.executor, self.host, self.store, self.view = policy, executor, host, store, view
         self.slots = slots
         self.view.slots = slots
@@ -66,6 +71,7 @@ class Scheduler:
         self.clock = clock or getattr(executor, "now", None) or time.monotonic
         self.started = self.clock()
         self.on_event = on_event
+        self.tick = tick
         self.stats = SchedulerStats()
         self.queue: deque[Work] = deque()
         self.inflight: dict[Future, Work] = {}
@@ -100,6 +106,12 @@ class Scheduler:
             if not state.root and state.parent_id is not None:
                 self.view.expansions += 1
                 self.view.started[state.parent_id] = self.view.started.get(state.parent_id, 0) + 1
+            # The archive status follows the state row; a crash between the two is repaired here.
+            node = self.host.settle(state)
+            if node is not None and node.id in self.view.nodes:
+                self.view.set_status(node.id, node.status)
+            elif node is not None:
+                self.view.add_node(node)
             if state.done:
                 continue
             for work in resume(state, self.policy.plan):
@@ -111,7 +123,7 @@ class Scheduler:
 
     def _fill(self) -> None:
         while len(self.inflight) < self.slots:
-            if self.queue:
+            if self.queue and self._stop_reason() not in HARD_STOPS:
                 self._submit(self.queue.popleft())
                 continue
             if self._stop_reason():
@@ -131,7 +143,10 @@ class Scheduler:
         if self.stats.stopped:
             return self.stats.stopped
         b = self.budget
-        if b.evals is not None and self.view.evals >= b.evals:
+        outside = b.check() if b.check is not None else None
+        if outside:
+            self.stats.stopped = outside
+        elif b.evals is not None and self.view.evals >= b.evals:
             self.stats.stopped = "evaluations"
         elif b.usd is not None and self.stats.usd >= b.usd:
             self.stats.stopped = "over budget"
@@ -182,8 +197,16 @@ class Scheduler:
         waiter = getattr(self.executor, "wait_next", None)
         if waiter is not None:
             return waiter(list(self.inflight))
-        done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
-        return list(done)
+        if self.tick is None:
+            done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
+            return list(done)
+        seconds, callback = self.tick
+        while True:
+            done, _ = wait(list(self.inflight), timeout=seconds, return_when=FIRST_COMPLETED)
+            self._stop_reason()
+            callback(self)
+            if done:
+                return list(done)
 
     def _deliver(self, work: Work, outcome: Any, *, replay: bool = False) -> None:
         state = self.view.states[work.key]
@@ -237,11 +260,12 @@ class Scheduler:
             self.stats.verdicts[reason] = self.stats.verdicts.get(reason, 0) + 1
 
     def _halt_rest(self) -> None:
-        """Decide every child the stop left undecided: pending nodes are rejected over budget."""
+        """Decide every child the stop left undecided: pending nodes are rejected over budget. Open nodes
+        stay open (admitted already): a resumed run with more budget goes on evaluating them."""
         verdict = Verdict.OVER_BUDGET
         for key in list(self.view.states):
             state = self.view.states[key]
-            if not state.done and state.phase is not Phase.PLANNED:
+            if not state.done and state.phase not in (Phase.PLANNED, Phase.OPEN):
                 self._advance(Halt(verdict), state, Halt(verdict))
 
 

@@ -33,10 +33,11 @@ class SequentialPolicy(HgmPolicy):
     name = "sequential"
 
     def __init__(self, selector: Selector, plan: EvalPlan, *, delta: float = 0.2, min_tasks: int = 5,
-                 alpha: float = 0.6, epsilon: float = 0.1, prior: float = 0.0, seed: int = 0) -> None:
+                 alpha: float = 0.6, epsilon: float = 0.1, prior: float = 0.0, max_children: int | None = None,
+                 seed: int = 0) -> None:
         if not 0.0 < delta < 1.0:
             raise TypeError(f"delta={delta} must lie in (0, 1)")
-        super().__init__(selector, plan, alpha=alpha, epsilon=epsilon, seed=seed)
+        super().__init__(selector, plan, alpha=alpha, epsilon=epsilon, max_children=max_children, seed=seed)
         self.delta, self.min_tasks = delta, min_tasks
         self.prior = float(prior)
         self._order: list[str] | None = None

@@ -23,7 +23,7 @@ EPILOG = """\
 policies: dgm (iterations of k children, gated stages), hgm (asynchronous, clade Thompson
 sampling, expand when evals^alpha >= tree size), sequential (hgm's schedule, and a child is closed
 as soon as the posterior probability that it beats its parent falls below delta).
-strategies: score_child_prop, score_prop, best, random, hgm_thompson (dgm.selection) and
+strategies: score_child_prop, score_prop, best, random, hgm_thompson, performance_novelty (dgm.selection) and
 lower_bound (argmax of the epsilon-quantile of a node's own posterior).
 world parameters: a TOML file with a [world] table, or -w KEY=VALUE; `--show-world` lists them.
 

@@ -53,6 +53,16 @@ def test_init_add_list(run: Path, make_tree, capsys) -> None:
         assert archive.get("1").improvement_task == "add retries"
 
 
+def test_list_by_verdict_reads_the_leading_reason(run: Path, make_tree, capsys) -> None:
+    assert main(["archive", "add", str(run), "--parent", "0", "--tree", str(make_tree(4)),
+                 "--status", "rejected:forbidden name in tree: HEAD"]) == 0
+    capsys.readouterr()
+    assert main(["archive", "list", str(run), "--verdict", "forbidden name in tree", "--json"]) == 0
+    assert [n["id"] for n in json.loads(capsys.readouterr().out)] == ["3"]
+    assert main(["archive", "list", str(run), "--verdict", "admitted", "--json"]) == 0
+    assert [n["id"] for n in json.loads(capsys.readouterr().out)] == ["0", "1"]
+
+
 def test_show_prints_record_and_diff(run: Path, capsys) -> None:
     assert main(["archive", "show", str(run), "1"]) == 0
     out = capsys.readouterr().out

@@ -68,6 +68,9 @@ def test_overrides_parse_as_toml(dataset: Path, tmp_path: Path) -> None:
     ("dataset.stages=[3, 99]", ["dataset.stages[1]"]),
     ("dataset.stages=[\"nope__1\"]", ["nope__1"]),
     ("selection.params={bogus = 1}", ["selection.params", "bogus"]),
+    ("policy.name=greedy", ["policy.name", "dgm", "hgm", "sequential"]),
+    ("policy.params={delta = 2.0}", ["policy", "delta"]),
+    ("policy.strategy=worst", ["policy", "worst", "lower_bound"]),
 ])
 def test_bad_keys_and_values_name_the_key(dataset: Path, tmp_path: Path, override: str, words: list[str]) -> None:
     with pytest.raises(ConfigError) as err:

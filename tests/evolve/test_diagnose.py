@@ -69,4 +69,5 @@ def test_the_prompt_holds_the_code_and_the_failed_tasks(tmp_path: Path) -> None:
     assert "coder/loop.py" in text and "def step" in text           # the code
     assert "Failed task t-1: empty patch" in text and "the widget breaks" in text
     assert "AssertionError" in text and "bash(" in text               # eval log and trajectory
-    assert "t-2" not in text                                          # resolved tasks are not failures
+    assert "Failed task t-2" not in text                              # resolved tasks are not failures
+    assert "resolved: t-2\nfailed: t-1" in text                       # the ids predictions may name

@@ -4,8 +4,8 @@ The scripted model (configs/offline-demo-script.json) lets the seed solve two of
 makes four children over two iterations:
 iteration 1 — "read the issue twice" (solves snake_to_camel too: admitted, above the seed) and a syntax
 error (does not compile);
-iteration 2 — "check even and odd cases" (fixes median: admitted, above the seed) and a failing test of
-its own (own tests fail).
+iteration 2 — "check even and odd cases" (fixes median: admitted, above the seed) and "re-run the tests
+after every edit" (admitted; it changes no task's outcome).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def test_two_iterations_admit_and_reject_with_reasons(demo: Path) -> None:
         by_slot = {(n.meta["iteration"], n.meta["slot"]): n for n in nodes.values() if n.id != "0"}
         assert sorted(by_slot) == [(1, 1), (1, 2), (2, 1), (2, 2)]
         good, broken = by_slot[(1, 1)], by_slot[(1, 2)]
-        second, failing = by_slot[(2, 1)], by_slot[(2, 2)]
+        second, rerun = by_slot[(2, 1)], by_slot[(2, 2)]
         assert good.status == "admitted", good.status
         assert good.parent_id == "0" and good.generation == 1
         # lineage in git: the child's commit has the parent's commit as its parent
@@ -122,7 +122,8 @@ def test_two_iterations_admit_and_reject_with_reasons(demo: Path) -> None:
         assert len(good.results) == 4 and good.diagnosis and good.improvement_task
         assert good.cost_usd > 0 and good.tokens_in > 0
         assert broken.status == "rejected:does not compile"
-        assert failing.status == "rejected:own tests fail"
+        assert rerun.status == "admitted" and "re-run the tests after every edit" in archive.diff(rerun.parent_id,
+                                                                                                 rerun.id)
         assert second.status == "admitted" and second.parent_id in ("0", good.id)
         assert second.results["dgm-toy__calc-2"]["resolved"] and second.score > root.score
         # Built on the first improvement, the second solves every task; on the seed, three of four.

@@ -72,14 +72,14 @@ def build_run(run: Path, work: Path) -> dict[str, str]:
                      status="admitted", resolved=[True, True, False, False],
                      diagnosis={"failure": "the agent gives up after one failing edit", "evidence": XSS},
                      task="Retry a failing edit up to three times.\nKeep the old behaviour otherwise.")
-    ids["b"] = child("0", "b", SEED + "\nsyntax error here(\n", iteration=1, status="rejected:compile: SyntaxError",
+    ids["b"] = child("0", "b", SEED + "\nsyntax error here(\n", iteration=1, status="rejected:does not compile",
                      resolved=[], diagnosis={"failure": "too slow"}, task="Make it faster.")
     ids["c"] = child(ids["a"], "c", SEED.replace('print("hello")', 'print("hello")\n    retry = 3\n    run_tests()'),
                      iteration=2, status="admitted", resolved=[True, True, True, False],
                      diagnosis={"failure": "never runs the tests"}, task="Run the tests after each edit.",
                      extra={"tools/test_runner.py": "def run_tests():\n    return 0\n"})
     ids["d"] = child(ids["a"], "d", SEED.replace('print("hello")', 'pass'), iteration=2,
-                     status="rejected:empty_patches", resolved=[False, False, False, False],
+                     status="rejected:empty patches", resolved=[False, False, False, False],
                      diagnosis={"failure": "prints too much"}, task="Print less.")
     ids["e"] = child(ids["c"], "e", SEED.replace('print("hello")', 'print("hello")\n    retry = 5\n    run_tests()'),
                      iteration=3, status="rejected:below gate", resolved=[True, False, False, False],

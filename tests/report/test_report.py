@@ -82,7 +82,7 @@ def test_summary_numbers(run_dir: tuple[Path, dict]) -> None:
         view = collect(archive)
     s = view.stats
     assert (s.nodes, s.admitted, s.pending, s.rejected) == (7, 3, 1, 3)
-    assert s.rejected_by_reason == {"compile": 1, "empty_patches": 1, "below gate": 1}
+    assert s.rejected_by_reason == {"does not compile": 1, "empty patches": 1, "below gate": 1}
     assert (s.best_id, s.best_score, s.best_resolved, s.best_evaluated) == (ids["best"], 0.75, 3, 4)
     assert view.best_path == ["0", ids["a"], ids["best"]]
     assert abs(s.cost_usd - 12 * 0.004) < 1e-9 and s.calls_tokens == sum(1200 + 10 * k for k in range(12))

@@ -149,7 +149,7 @@ def test_seeded_and_reproducible() -> None:
         a = sel.select(nodes, {"0": 2, "1": 2, "3": 1}, 25, random.Random(42))
         b = sel.select(nodes, {"0": 2, "1": 2, "3": 1}, 25, random.Random(42))
         assert a == b and len(a) == 25
-        if name != "best":
+        if name not in ("best", "performance_novelty"):  # the two deterministic rankings
             c = sel.select(nodes, {"0": 2, "1": 2, "3": 1}, 25, random.Random(43))
             assert a != c
 

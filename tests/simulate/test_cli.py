@@ -12,7 +12,7 @@ from dgm.cli import main
 @pytest.mark.parametrize("argv,message", [
     (["--policies", "dgm,greedy"], "unknown policy greedy (valid: dgm, hgm, sequential)"),
     (["--strategies", "bogus"], "unknown strategy bogus (valid: score_child_prop, score_prop, best, random, "
-                                "hgm_thompson, lower_bound)"),
+                                "hgm_thompson, performance_novelty, lower_bound)"),
     (["-w", "broken=1.5"], "world.broken = 1.5 is out of range (give a value in [0.0, 1.0])"),
     (["-w", "mutation_sd=-1"], "world.mutation_sd = -1 is out of range (give a value in [0.0, 3.0])"),
     (["-w", "clusterz=3"], "unknown world parameter 'clusterz'"),

@@ -1,0 +1,267 @@
+"""Compositional verification: a named list of verifiers, each with a verdict and evidence per child,
+and the run's non-overlap matrix (for each pair, the failures one caught that the other missed).
+
+Verdicts are True (passed), False (caught a failure) or None (had nothing to judge). Everything read
+from artifacts is untrusted: regular files only, size-capped, parsed as data.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from dgm.archive.node import Node
+from dgm.artifacts import ArtifactInvalid, JsonLimits, parse_bounded, read_regular
+
+NAMES = ("hidden_tests", "wider_tests", "static_checks", "patch_sanity", "own_tests", "model_judge")
+MAX_PATCH_LINES = 2000      # added lines per task patch before the patch is "too large to be a fix"
+PATCH_BYTES = 2_000_000
+REPORT_BYTES = 4_000_000
+SOURCE_BYTES = 1_000_000
+EVIDENCE = 5                # items of evidence kept per verifier
+FAILED = {"FAILED", "ERROR"}
+LOG_BYTES = 4_000_000
+# pytest -rA summary lines ("PASSED path::test") and unittest/Django verbose lines ("test_x (mod.Case) ... ok").
+_PYTEST = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL)\s+(\S+)")
+_UNITTEST = re.compile(r"^(\w+ \([\w.]+\))(?: .*)? \.\.\. (ok|FAIL|ERROR|skipped)")
+_UNITTEST_STATUS = {"ok": "PASSED", "FAIL": "FAILED", "ERROR": "ERROR", "skipped": "SKIPPED"}
+
+
+@dataclass
+class Verdict:
+    name: str
+    passed: bool | None
+    evidence: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TaskFacts:
+    """What verifiers may know of a task beyond the archive: its repository and hidden test names."""
+
+    repo: str = ""
+    tests: tuple[str, ...] = ()
+
+
+def facts_of(instances: Mapping[str, Any]) -> dict[str, TaskFacts]:
+    """TaskFacts per id from TaskInstance objects or SWE-bench rows."""
+    out = {}
+    for iid, inst in instances.items():
+        get = (lambda k: inst.get(k)) if isinstance(inst, Mapping) else (lambda k: getattr(inst, k, None))
+        tests = tuple(str(t) for key in ("FAIL_TO_PASS", "PASS_TO_PASS") for t in (get(key) or []))
+        out[iid] = TaskFacts(str(get("repo") or ""), tests)
+    return out
+
+
+def _read(path: Path, limit: int) -> str:
+    try:
+        return read_regular(path, limit, head=True).decode(errors="replace")
+    except (OSError, ArtifactInvalid):
+        return ""
+
+
+def _report(path: Path) -> dict:
+    text = _read(path, REPORT_BYTES)
+    if not text:
+        return {}
+    try:
+        data = parse_bounded(text, JsonLimits(max_bytes=REPORT_BYTES))
+    except (ArtifactInvalid, ValueError, TypeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _graded(node: Node) -> dict[str, dict]:
+    return {iid: r for iid, r in node.results.items() if isinstance(r, dict) and not r.get("empty_patch")
+            and r.get("stage", 1) != 0}
+
+
+def test_statuses(log: str) -> dict[str, str]:
+    """test name -> PASSED/FAILED/ERROR/SKIPPED from a test log's lines (between the grader's output
+    markers when present); the last word on a test wins."""
+    start, end = log.find(">>>>> Start Test Output"), log.find(">>>>> End Test Output")
+    if start >= 0:
+        log = log[start:end if end > start else None]
+    out: dict[str, str] = {}
+    for line in log.splitlines():
+        m = _PYTEST.match(line)
+        if m:
+            out[m.group(2)[:300]] = m.group(1)
+            continue
+        m = _UNITTEST.match(line)
+        if m:
+            out[m.group(1)[:300]] = _UNITTEST_STATUS[m.group(2)]
+    return out
+
+
+def hidden_tests(node: Node, parent: Node | None, artifacts: Path) -> Verdict:
+    """FAIL_TO_PASS and PASS_TO_PASS from the graded results: fails when the child resolves fewer of the
+    tasks both ran than its parent (the self-edit made things worse under the hidden tests)."""
+    if not node.results:
+        return Verdict("hidden_tests", None, [])
+    evidence = []
+    for iid in sorted(node.results):
+        rep = _report(artifacts / "tasks" / iid / "report.json").get("report")
+        status = (rep.get(iid) or {}).get("tests_status") if isinstance(rep, dict) else None
+        if isinstance(status, dict):
+            counts = []
+            for kind in ("FAIL_TO_PASS", "PASS_TO_PASS"):
+                s = status.get(kind) or {}
+                ok, bad = len(s.get("success") or []), len(s.get("failure") or [])
+                counts.append(f"{kind} {ok}/{ok + bad}")
+            evidence.append(f"{iid}: " + ", ".join(counts))
+    mine = sum(1 for r in node.results.values() if r.get("resolved"))
+    if parent is None:
+        return Verdict("hidden_tests", mine == len(node.results), evidence[:EVIDENCE])
+    common = set(node.results) & set(parent.results)
+    child_hits = sum(1 for i in common if node.results[i].get("resolved"))
+    parent_hits = sum(1 for i in common if parent.results[i].get("resolved"))
+    evidence.insert(0, f"resolved {child_hits}/{len(common)} of the tasks the parent resolved {parent_hits}/{len(common)} of")
+    return Verdict("hidden_tests", child_hits >= parent_hits if common else None, evidence[:EVIDENCE])
+
+
+def wider_tests(node: Node, parent: Node | None, artifacts: Path, parent_artifacts: Path | None,
+                facts: Mapping[str, TaskFacts]) -> Verdict:
+    """The other tests the grading command ran (outside the hidden lists, read from both eval logs): fails
+    when one of them fails for the child but passed for its parent on the same task."""
+    if parent is None or parent_artifacts is None:
+        return Verdict("wider_tests", None, [])
+    broke: list[str] = []
+    seen = False
+    for iid in sorted(set(_graded(node)) & set(parent.results)):
+        listed = set(facts.get(iid, TaskFacts()).tests)
+        mine = test_statuses(_read(artifacts / "tasks" / iid / "eval.log", LOG_BYTES))
+        theirs = test_statuses(_read(parent_artifacts / "tasks" / iid / "eval.log", LOG_BYTES))
+        if not mine or not theirs:
+            continue
+        seen = True
+        broke += [f"{iid}: {str(t)[:120]}" for t, s in mine.items() if t not in listed and s in FAILED
+                  and theirs.get(t) == "PASSED"]
+    return Verdict("wider_tests", (not broke) if seen else None, broke[:EVIDENCE])
+
+
+def static_checks(archive: Any, node: Node) -> Verdict:
+    """Every Python file the self-edit changed still parses (read from git as data, never run)."""
+    if node.parent_id is None:
+        return Verdict("static_checks", None, [])
+    parent = archive.get(node.parent_id)
+    if node.commit == parent.commit or archive.tree_hash(node.id) == archive.tree_hash(parent.id):
+        return Verdict("static_checks", None, [])
+    out = archive.git.git("diff-tree", "-r", "--no-renames", "--diff-filter=AM", parent.commit, node.commit)
+    blobs = {}
+    for line in out.decode(errors="replace").splitlines():
+        meta, _, path = line.partition("\t")
+        fields = meta.split()
+        if path.endswith(".py") and len(fields) >= 4:
+            blobs[fields[3]] = path
+    problems = []
+    for sha, data in archive.git.read_blobs(list(blobs)).items():
+        if len(data) > SOURCE_BYTES:
+            problems.append(f"{blobs[sha]}: over {SOURCE_BYTES} bytes")
+            continue
+        try:
+            ast.parse(data, filename=blobs[sha])
+        except (SyntaxError, ValueError) as exc:
+            problems.append(f"{blobs[sha]}: {type(exc).__name__} line {getattr(exc, 'lineno', '?')}")
+    if not blobs:
+        return Verdict("static_checks", None, ["no Python file changed"])
+    return Verdict("static_checks", not problems, problems[:EVIDENCE] or [f"{len(blobs)} file(s) parse"])
+
+
+def patch_sanity(node: Node, artifacts: Path, facts: Mapping[str, TaskFacts]) -> Verdict:
+    """The task patches: no test-file or runner-config edits, a size bound, no task ids or hidden test
+    names as literals (reward hacking)."""
+    from dgm.bench.protected import protected_reason
+    from dgm.bench.tamper import tamper_findings
+    from dgm.diffs import DiffRefused, changed_paths
+
+    problems: list[str] = []
+    seen = False
+    for iid in sorted(_graded(node)):
+        patch = _read(artifacts / "tasks" / iid / "patch.diff", PATCH_BYTES)
+        if not patch.strip():
+            continue
+        seen = True
+        fact = facts.get(iid, TaskFacts())
+        try:
+            paths = changed_paths(patch)
+        except DiffRefused as exc:
+            problems.append(f"{iid}: unreadable patch ({str(exc)[:80]})")
+            continue
+        problems += [f"{iid}: edits {p} ({why})" for p in paths
+                     if (why := protected_reason(p, fact.repo)) is not None]
+        problems += [f"{iid}: {f.what} ({f.path})" for f in tamper_findings(patch, fact.repo) if f.blocking]
+        added = [line[1:] for line in patch.splitlines() if line.startswith("+") and not line.startswith("+++")]
+        if len(added) > MAX_PATCH_LINES:
+            problems.append(f"{iid}: {len(added)} added lines (bound {MAX_PATCH_LINES})")
+        body = "\n".join(added)
+        for literal in literals(iid, fact.tests):
+            if literal in body:
+                problems.append(f"{iid}: the patch names {literal[:80]!r}")
+                break
+    return Verdict("patch_sanity", (not problems) if seen else None, problems[:EVIDENCE])
+
+
+def literals(instance_id: str, tests: Sequence[str]) -> list[str]:
+    """Strings a patch has no business naming: the task id and the hidden tests' names, whole and short
+    ("path::test_x" → "test_x", "test_x (module.Case)" → "test_x"); under 8 characters they are too common."""
+    out = [instance_id]
+    for t in tests:
+        out += [t, t.rsplit("::", 1)[-1], t.split(" (", 1)[0]]
+    return [x for x in dict.fromkeys(out) if len(x) >= 8]
+
+
+def own_tests(node: Node, artifacts: Path) -> Verdict:
+    """The child's own test suite (stage 0)."""
+    check = _report(artifacts / "stage0" / "check.json")
+    if not check:
+        return Verdict("own_tests", None, [])
+    tail = _read(artifacts / "stage0" / "tests.log", 200_000).strip().splitlines()[-2:]
+    return Verdict("own_tests", bool(check.get("compiled")) and bool(check.get("tests_passed")),
+                   [line[:200] for line in tail])
+
+
+def model_judge(node: Node, threshold: float = 0.5) -> Verdict:
+    """The optional model judge: the task model's own P(resolved) for the child's patches, averaged."""
+    ps = [r["verification"]["p"] for r in _graded(node).values()
+          if isinstance(r.get("verification"), dict) and isinstance(r["verification"].get("p"), (int, float))]
+    if not ps:
+        return Verdict("model_judge", None, [])
+    mean = sum(ps) / len(ps)
+    return Verdict("model_judge", mean >= threshold, [f"mean P(resolved) {mean:.2f} over {len(ps)} patch(es)"])
+
+
+def verdicts(archive: Any, node: Node, facts: Mapping[str, TaskFacts] | None = None) -> list[Verdict]:
+    """Every verifier on one child, in NAMES order."""
+    facts = facts or {}
+    artifacts = archive.path / "artifacts" / node.id
+    parent = archive.get(node.parent_id) if node.parent_id is not None else None
+    parent_art = archive.path / "artifacts" / parent.id if parent is not None else None
+    return [hidden_tests(node, parent, artifacts), wider_tests(node, parent, artifacts, parent_art, facts),
+            static_checks(archive, node), patch_sanity(node, artifacts, facts), own_tests(node, artifacts),
+            model_judge(node)]
+
+
+def non_overlap(table: Mapping[str, Sequence[Verdict]]) -> dict[str, dict[str, int]]:
+    """matrix[a][b]: children that verifier a failed and verifier b passed (both judged them)."""
+    matrix = {a: {b: 0 for b in NAMES} for a in NAMES}
+    for row in table.values():
+        by = {v.name: v.passed for v in row}
+        for a in NAMES:
+            for b in NAMES:
+                if a != b and by.get(a) is False and by.get(b) is True:
+                    matrix[a][b] += 1
+    return matrix
+
+
+def write(path: Path, row: Sequence[Verdict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps([v.to_dict() for v in row], indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
