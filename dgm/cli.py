@@ -26,6 +26,7 @@ COMMANDS: list[str] = [
     "dgm.bench.cli",
     "dgm.evolve.cli",
     "dgm.report.cli",
+    "dgm.serve.cli",
     "dgm.replay.cli",
     "dgm.simulate.cli",
     "dgm.science.cli",

@@ -1,4 +1,5 @@
-"""Progress: a live terminal view when stdout is a terminal, plain lines otherwise; always RUN/log.txt.
+"""Progress: a live terminal view when stdout is a terminal, plain lines otherwise; always RUN/log.txt,
+and RUN/progress.json (the status and the worker table, replaced atomically) for `dgm serve`.
 
 Log lines and worker labels carry model and sandbox text (reasons, errors, instance ids): each is made
 inert (dgm.terminal) and one line as it arrives, and the live view renders them as rich Text, never markup.
@@ -6,6 +7,8 @@ inert (dgm.terminal) and one line as it arrives, and the live view renders them 
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import threading
 import time
@@ -17,6 +20,8 @@ from typing import Any, TextIO
 from dgm.terminal import inert
 
 LOG_FILE = "log.txt"
+PROGRESS_FILE = "progress.json"
+PROGRESS_EVERY = 0.5  # seconds: the worker table on disk is at most this stale
 
 
 @dataclass
@@ -49,6 +54,8 @@ class Progress:
         self._live: Any = None
         self._lines: list[str] = []
         self.status = Status()
+        self._json = Path(run_dir) / PROGRESS_FILE
+        self._written = 0.0
 
     def __enter__(self) -> "Progress":
         if self.live_enabled:
@@ -61,6 +68,9 @@ class Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.status.workers = []
+            self._write_json(finished=True)
         if self._live is not None:
             self._live.__exit__(None, None, None)
             self._live = None
@@ -80,6 +90,27 @@ class Progress:
         with self._lock:
             for key, value in fields.items():
                 setattr(self.status, key, value)
+            if time.monotonic() - self._written >= PROGRESS_EVERY:
+                self._write_json()
+
+    def _write_json(self, *, finished: bool = False) -> None:
+        """The status as JSON for readers in other processes; write-then-rename, so never torn."""
+        s = self.status
+        data = {"updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "pid": os.getpid(),
+                "finished": finished, "phase": s.phase, "iteration": s.iteration, "iterations": s.iterations,
+                "admitted": s.admitted, "rejected": s.rejected, "pending": s.pending,
+                "best_score": s.best_score, "best_node": s.best_node, "spent_usd": s.spent_usd,
+                "budget_usd": s.budget_usd,
+                "seconds_left": None if s.deadline is None else max(0.0, s.deadline - time.monotonic()),
+                "workers": [{"worker": w, "doing": label, "seconds": round(sec, 1)} for w, label, sec in s.workers],
+                "reasons": s.reasons, "recent": self._lines[-5:]}
+        tmp = self._json.with_name(f".{self._json.name}.tmp")
+        try:
+            tmp.write_text(json.dumps(data, default=str), encoding="utf-8")
+            os.replace(tmp, self._json)
+        except OSError:
+            return  # the view on disk is a convenience; the run goes on without it
+        self._written = time.monotonic()
 
     def summary(self) -> str:
         """The status as one plain line (also the run's closing line)."""

@@ -83,12 +83,18 @@ def run_dir_of(archive: Any) -> Path:
     return Path(archive.artifacts_dir("0")).parent.parent
 
 
-def collect(archive: Any, *, with_diffs: bool = True) -> RunView:
-    """Read nodes, diffs, diagnoses, task results and recorded calls from the archive."""
+def collect(archive: Any, *, with_diffs: bool = True, with_tasks: bool = True) -> RunView:
+    """Read nodes, diffs, diagnoses, task results and recorded calls from the archive.
+
+    Without `with_tasks`, nodes carry no task rows or artifact files (no file is looked at per node):
+    what a live view needs for its tree and plots, with node_view() for the one node shown."""
     run_dir = run_dir_of(archive)
     nodes = sorted(archive.nodes(), key=lambda n: sort_key(n.id))
     iterations = _iterations(nodes)
-    views = [_node_view(archive, run_dir, n, iterations[n.id], with_diffs) for n in nodes]
+    views = [_node_view(archive, run_dir, n, iterations[n.id], with_diffs) if with_tasks
+             else NodeView(node=n, iteration=iterations[n.id], diff="", diff_truncated=False,
+                           diagnosis=n.diagnosis, tasks=[])
+             for n in nodes]
     best = best_node(nodes)
     parents = {n.id: n.parent_id for n in nodes}
     calls = list(_calls(run_dir / "llm_calls.jsonl"))
@@ -105,6 +111,11 @@ def _iterations(nodes: list[Any]) -> dict[str, int]:
         value = (node.meta or {}).get("iteration")
         out[node.id] = int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else rank
     return out
+
+
+def node_view(archive: Any, node: Any, iteration: int) -> NodeView:
+    """One node in full: its diff against its parent, diagnosis, task rows and artifact files."""
+    return _node_view(archive, run_dir_of(archive), node, iteration, True)
 
 
 def _node_view(archive: Any, run_dir: Path, node: Any, iteration: int, with_diffs: bool) -> NodeView:

@@ -24,13 +24,23 @@ def _pyplot() -> Any:
 def progress_series(view: RunView) -> tuple[list[int], list[float | None], list[float | None]]:
     """(iterations, best admitted score so far, mean admitted score so far) — the DGM paper's curve."""
     iterations = sorted({v.iteration for v in view.nodes})
+    by_iteration: dict[int, list[float]] = {}
+    for v in view.nodes:
+        if v.node.status == "admitted" and v.node.score is not None:
+            by_iteration.setdefault(v.iteration, []).append(v.node.score)
     best: list[float | None] = []
     mean: list[float | None] = []
+    top: float | None = None
+    total, count = 0.0, 0
+    # One sweep in iteration order (a rescan per iteration was quadratic: a minute at 10,000 nodes).
     for it in iterations:
-        scores = [v.node.score for v in view.nodes
-                  if v.iteration <= it and v.node.status == "admitted" and v.node.score is not None]
-        best.append(max(scores) if scores else None)
-        mean.append(sum(scores) / len(scores) if scores else None)
+        scores = by_iteration.get(it, [])
+        if scores:
+            top = max(scores) if top is None else max(top, max(scores))
+            total += sum(scores)
+            count += len(scores)
+        best.append(top)
+        mean.append(total / count if count else None)
     return iterations, best, mean
 
 

@@ -1,0 +1,164 @@
+"""A run read and never written: the archive's index opened read-only, git read through the pinned
+helper, artifacts through the bounded readers. Safe beside a live `dgm evolve`, the single writer."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dgm.archive import index
+from dgm.archive.gitstore import GitStore
+from dgm.archive.node import Node
+from dgm.archive.store import GIT_DIR, INDEX_FILE, is_archive
+from dgm.artifacts.bounded import ArtifactInvalid, JsonLimits, parse_bounded
+from dgm.artifacts.files import read_regular
+from dgm.errors import NotAnArchive, UnknownNode
+from dgm.evolve.progress import PROGRESS_FILE
+from dgm.report.model import MAX_DIFF_CHARS, NodeView, RunView, collect, node_view
+
+PROGRESS_LIMITS = JsonLimits(max_bytes=1_000_000, max_values=20_000, max_depth=8)
+CALLS_FILE = "llm_calls.jsonl"
+PATH_DIFFS = 200  # steps of the path to the best whose diffs are read for the path table
+
+
+def _mtime(path: Path) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (0, 0)
+    return (st.st_mtime_ns, st.st_size)
+
+
+class ReadOnlyArchive:
+    """The reading half of dgm.archive.Archive over a read-only connection: nodes, get, diff, path.
+
+    Archive.open would recover (write) a half-added node; a viewer must never touch the writer's files."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not is_archive(self.path):
+            raise NotAnArchive(f"{self.path} is not a dgm run (no {INDEX_FILE} and {GIT_DIR})",
+                               hint="give the run directory of `dgm evolve` (its run.dir)")
+        self.git = GitStore(self.path / GIT_DIR)
+        self._uri = (self.path / INDEX_FILE).resolve().as_uri() + "?mode=ro"
+        self._local = threading.local()
+        self._rows: dict[str, Node] = {}
+        self._since: str | None = None
+        self._rows_lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # One connection a thread; mode=ro: SQLite itself refuses any write through it.
+            conn = sqlite3.connect(self._uri, uri=True, timeout=10, isolation_level=None)
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+        return conn
+
+    def nodes(self) -> list[Node]:
+        """Every node, in id order. Only rows written since the last call are read and parsed again:
+        every write stamps updated_at, and nodes are never deleted."""
+        with self._rows_lock:
+            if self._since is None:
+                fresh = index.select_nodes(self._conn())
+            else:  # >=: a write in the same millisecond as the last one read is read again, not missed
+                fresh = index.select_nodes(self._conn(), "WHERE updated_at >= ?", (self._since,))
+            for node in fresh:
+                self._rows[node.id] = node
+                if self._since is None or node.updated_at > self._since:
+                    self._since = node.updated_at
+            return [self._rows[k] for k in sorted(self._rows, key=int)]
+
+    def get(self, node_id: str) -> Node:
+        text = str(node_id)
+        found = index.select_nodes(self._conn(), "WHERE id=?", (int(text),)) if text.isdigit() else []
+        if not found:
+            raise UnknownNode(f"unknown node {node_id!r} in {self.path}")
+        return found[0]
+
+    def diff(self, a: str, b: str) -> str:
+        return self.git.diff(self.get(a).commit, self.get(b).commit)
+
+    def token(self) -> str:
+        """Changes whenever a node is added or updated (the loop stamps updated_at on every write)."""
+        count, last = self._conn().execute("SELECT count(*), max(updated_at) FROM nodes").fetchone()
+        return f"{count}:{last}:{_mtime(self.path / CALLS_FILE)[1]}"
+
+
+@dataclass
+class Snapshot:
+    """The run as of one archive token: the report's view without diffs (they are read per node)."""
+
+    token: str
+    view: RunView
+    parts: dict[str, str] | None = None   # the page's pieces for this view, rendered once for every page
+
+
+class RunReader:
+    """What the server shows, read on demand and cached per archive token."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.archive = ReadOnlyArchive(self.run_dir)
+        self.archive.token()  # fail now, with the path, if the index cannot be read
+        self._lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
+
+    def token(self) -> str:
+        return self.archive.token()
+
+    def progress_token(self) -> str:
+        return "%d:%d" % _mtime(self.run_dir / PROGRESS_FILE)
+
+    def snapshot(self) -> Snapshot:
+        """The current view; rebuilt only when the archive changed since the last one."""
+        with self._lock:
+            token = self.archive.token()
+            if self._snapshot is None or self._snapshot.token != token:
+                self._snapshot = None  # let the old view go before the new one is built
+                view = collect(self.archive, with_diffs=False, with_tasks=False)
+                view.link_prefix = "files/"
+                by_id = view.by_id()
+                for node_id in view.best_path[-PATH_DIFFS:]:  # the path table counts each step's lines
+                    nv = by_id[node_id]
+                    if nv.node.parent_id is not None:
+                        nv.diff = self.archive.diff(nv.node.parent_id, node_id)[:MAX_DIFF_CHARS]
+                self._snapshot = Snapshot(token, view)
+            return self._snapshot
+
+    def node_view(self, node_id: str) -> tuple[RunView, NodeView]:
+        """The current view and one node of it in full (diff, tasks, artifact files); UnknownNode if absent."""
+        view = self.snapshot().view
+        light = view.by_id().get(check_node_id(node_id))
+        if light is None:
+            raise UnknownNode(f"unknown node {node_id!r}")
+        return view, node_view(self.archive, light.node, light.iteration)
+
+    def progress(self) -> dict | None:
+        """The loop's last progress snapshot (RUN/progress.json), or None when there is none usable."""
+        try:
+            value = parse_bounded(read_regular(self.run_dir / PROGRESS_FILE, PROGRESS_LIMITS.max_bytes),
+                                  PROGRESS_LIMITS)
+        except (OSError, ArtifactInvalid, json.JSONDecodeError, ValueError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    def artifact(self, rel: str, max_bytes: int) -> bytes:
+        """A file under RUN/artifacts by its relative path; FileNotFoundError or ArtifactInvalid."""
+        path = (self.run_dir / rel)
+        root = (self.run_dir / "artifacts").resolve()
+        if root not in path.resolve().parents:
+            raise ArtifactInvalid("is outside the run's artifacts")
+        return read_regular(path, max_bytes, head=True)
+
+
+def check_node_id(node_id: Any) -> str:
+    text = str(node_id)
+    if not text.isdigit():
+        raise UnknownNode(f"unknown node {node_id!r}")
+    return text
