@@ -23,7 +23,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("policy", ["hgm", "sequential"])
 def test_an_asynchronous_policy_runs_the_real_loop(tmp_path: Path, store: Path, policy: str) -> None:
     run_dir = tmp_path / "run"
-    extra = [f'policy.name="{policy}"', "evolve.iterations=1", "evolve.children_per_iteration=2"]
+    # A pool of two tasks: each open node is evaluated on both, one at a time.
+    extra = [f'policy.name="{policy}"', "evolve.iterations=1", "evolve.children_per_iteration=2",
+             "dataset.stages=[1, 1]"]
     if policy == "sequential":
         extra.append("policy.params={min_tasks = 1, delta = 0.2}")
     out = finish(evolve(run_dir, store, *extra))
