@@ -85,6 +85,17 @@ class LocalExecutor:
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
 
 
+def check_executor(config: Any) -> None:
+    """Before a run opens anything: Ray chosen but missing, or an address nobody answers, is bad input."""
+    if config.evolve.executor == "ray":
+        from dgm.ray.connect import check_reachable
+        from dgm.ray.executor import require_ray
+
+        require_ray()
+        if config.evolve.ray_address:
+            check_reachable(config.evolve.ray_address)
+
+
 def make_executor(config: Any, context: WorkContext, board: Board, log: Callable[[str], None] = print) -> Executor:
     """The executor evolve.executor names: the local pool, or Ray tasks (diagnoses stay local there)."""
     local = LocalExecutor(config.evolve.workers, context, board)

@@ -45,6 +45,8 @@ class Cluster:
         self.temp = Path(tempfile.mkdtemp(prefix="dgmray-", dir="/tmp"))
         self.nodes: list[subprocess.Popen] = []
         self.env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0",
+                    # a killed node is noticed in seconds, not half a minute
+                    "RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3",
                     "LITELLM_OFFLINE_MODE": "true", "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
     def _start(self, args: list[str], slots: int) -> subprocess.Popen:

@@ -1,0 +1,181 @@
+"""The evolve loop on a real Ray cluster (a head and a worker node as separate `ray start` processes on
+127.0.0.1), real Docker and the scripted model over real HTTP: the same seed gives the same archive,
+cache and recordings as the local pool, and a worker node killed mid-item costs nothing but time."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray")
+
+from cluster import Cluster, _session  # noqa: E402
+
+from dgm.archive import Archive  # noqa: E402
+
+pytestmark = pytest.mark.docker
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "configs" / "offline-demo.toml"
+SMALL = ["evolve.iterations=1", "dataset.stages=[1]"]
+
+
+def evolve(run_dir: Path, store: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
+    args = [sys.executable, "-m", "dgm.evolve", str(CONFIG), "-c", f'run.dir="{run_dir}"',
+            "-c", f'dataset.store="{store}"']
+    for item in [*SMALL, *extra]:
+        args += ["-c", item]
+    return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 400) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+def on_ray(cluster: Cluster) -> list[str]:
+    return ['evolve.executor="ray"', f'evolve.ray_address="{cluster.address}"', 'evolve.ray_gate_host="127.0.0.1"',
+            "evolve.ray_memory_mb=256"]
+
+
+def run_id(run_dir: Path) -> str:
+    return json.loads((run_dir / "run.json").read_text())["run_id"]
+
+
+def containers_of(rid: str) -> list:
+    import docker
+
+    return docker.from_env().containers.list(all=True, filters={"label": f"dgm.run={rid}"})
+
+
+def archive_facts(run_dir: Path) -> dict:
+    """What must not depend on where items ran: lineage, trees, verdicts, per-task results."""
+    keep = ("resolved", "empty_patch", "stage", "status", "patch_applied", "tokens_in", "tokens_out", "cost_usd")
+    with Archive.open(run_dir) as archive:
+        return {n.id: {"parent": n.parent_id, "status": n.status, "tree": archive.tree_hash(n.id),
+                       "stages": n.stage_scores, "score": n.score, "slot": (n.meta.get("iteration"), n.meta.get("slot")),
+                       "cost": round(n.cost_usd, 6), "tokens": (n.tokens_in, n.tokens_out),
+                       "results": {k: {f: r.get(f) for f in keep} for k, r in n.results.items()}}
+                for n in archive.nodes()}
+
+
+def cache_facts(run_dir: Path) -> list:
+    with sqlite3.connect(run_dir / "cache.sqlite") as db:
+        rows = db.execute("SELECT tree_hash, instance_id, settings, outcome FROM results ORDER BY 1, 2, 3").fetchall()
+    out = []
+    for tree, iid, settings, outcome in rows:
+        data = json.loads(outcome)
+        agent = data.get("agent") or {}
+        out.append((tree, iid, settings, data.get("resolved"), data.get("compiled"), data.get("tests_passed"),
+                    agent.get("status"), agent.get("patch")))
+    return out
+
+
+def recording_facts(run_dir: Path) -> dict:
+    """Per account, the replies and usage of every model call, in order (ids and times differ by run)."""
+    calls: dict[str, list] = {}
+    for line in (run_dir / "llm_calls.jsonl").read_text().splitlines():
+        c = json.loads(line)
+        message = c["response"]["choices"][0]["message"]
+        calls.setdefault(c["account"], []).append(
+            (c["role"], message.get("content"), [t["function"] for t in message.get("tool_calls") or []], c["usage"]))
+    return calls
+
+
+def fsck_clean(run_dir: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "dgm.archive", "fsck", str(run_dir)], capture_output=True, text=True,
+                         cwd=REPO)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench-store")
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory: pytest.TempPathFactory, store: Path) -> subprocess.Popen:
+    """The local pool's run, started first: it builds the task environment while the cluster starts."""
+    run_dir = tmp_path_factory.mktemp("local") / "run"
+    proc = evolve(run_dir, store)
+    proc.run_dir = run_dir  # type: ignore[attr-defined]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def cluster(local_run: subprocess.Popen):
+    c = Cluster()
+    try:
+        c.start_head(slots=1)
+        c.worker = c.add_node(slots=2)  # type: ignore[attr-defined]
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def local(local_run: subprocess.Popen, cluster: Cluster) -> Path:
+    finish(local_run)
+    return local_run.run_dir  # type: ignore[attr-defined]
+
+
+def test_a_ray_run_matches_the_local_pool(local: Path, cluster: Cluster, store: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    out = finish(evolve(run_dir, store, *on_ray(cluster), env=cluster.env))
+    assert "ray: connected to" in out
+    facts = archive_facts(run_dir)
+    assert facts == archive_facts(local)
+    statuses = sorted(f["status"] for f in facts.values())
+    assert statuses == ["admitted", "admitted", "rejected:does not compile"], statuses
+    assert cache_facts(run_dir) == cache_facts(local)
+    assert recording_facts(run_dir) == recording_facts(local)
+    # The files the items wrote came back from the nodes; the calls were recorded by the driver's relay.
+    admitted = [i for i, f in facts.items() if f["status"] == "admitted" and i != "0"][0]
+    art = run_dir / "artifacts" / admitted
+    for name in ("selfmod/patch.diff", "selfmod/trajectory.json", "selfmod/llm_calls.jsonl", "stage0/tests.log"):
+        assert (art / name).is_file(), name
+    task = next((art / "tasks").iterdir())
+    assert json.loads((task / "run.json").read_text())["usage"] == \
+        json.loads((local / "artifacts" / admitted / "tasks" / task.name / "run.json").read_text())["usage"]
+    fsck_clean(run_dir)
+    assert containers_of(run_id(run_dir)) == []
+
+
+def test_a_worker_node_killed_mid_item(local: Path, cluster: Cluster, store: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    worker = cluster.worker  # type: ignore[attr-defined]
+    proc = evolve(run_dir, store, *on_ray(cluster), env=cluster.env)
+    deadline = time.monotonic() + 300
+    killed = None
+    try:
+        while time.monotonic() < deadline and killed is None:
+            if proc.poll() is not None:
+                pytest.fail("the run ended before the worker node ran anything:\n" + proc.stdout.read()[-3000:])
+            if (run_dir / "run.json").exists():
+                pids = {str(p) for p in _session(worker.pid)}
+                for box in containers_of(run_id(run_dir)):
+                    if box.labels.get("dgm.pid") in pids:  # a sandbox of the worker node's process
+                        killed = box.name
+                        cluster.kill(worker)
+                        break
+            time.sleep(0.3)
+        assert killed, "no item ran on the worker node"
+        out = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # The item was run again on the head: every verdict is the one the local pool reached.
+    facts = archive_facts(run_dir)
+    assert {i: (f["status"], f["tree"], f["slot"]) for i, f in facts.items()} == \
+        {i: (f["status"], f["tree"], f["slot"]) for i, f in archive_facts(local).items()}, out[-3000:]
+    fsck_clean(run_dir)
+    # The killed node's sandbox outlived its process; the driver's sweep on the live nodes removed it.
+    assert containers_of(run_id(run_dir)) == [], killed
+    assert "crashed" not in json.dumps(facts)
