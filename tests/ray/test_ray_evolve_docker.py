@@ -15,9 +15,9 @@ import pytest
 
 pytest.importorskip("ray")
 
-from cluster import Cluster, _session  # noqa: E402
 
 from dgm.archive import Archive  # noqa: E402
+from dgm.ray.local_cluster import Cluster, _session  # noqa: E402
 
 pytestmark = pytest.mark.docker
 
@@ -179,3 +179,48 @@ def test_a_worker_node_killed_mid_item(local: Path, cluster: Cluster, store: Pat
     # The killed node's sandbox outlived its process; the driver's sweep on the live nodes removed it.
     assert containers_of(run_id(run_dir)) == [], killed
     assert "crashed" not in json.dumps(facts)
+
+
+def test_a_returning_node_builds_a_missing_image_once(cluster: Cluster) -> None:
+    """The node comes back; a recipe no node has is built from the item's data, once, under the node lock."""
+    import uuid
+
+    import docker
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from dgm.ray.images import ImageMissing, ImageRecipe, ensure_recipe, ensure_tag
+
+    cluster.worker = cluster.add_node(slots=2)  # type: ignore[attr-defined]
+    nonce = uuid.uuid4().hex
+    recipe = ImageRecipe(f"dgm-raytest-{nonce[:8]}", "FROM {base}\nCOPY note.txt /etc/dgm-raytest\n", "bookworm",
+                         {"note.txt": nonce.encode()})
+    ray.init(address=cluster.address, log_to_driver=False, logging_level="ERROR")
+    tag = None
+    try:
+        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("sandbox_slot")]
+        assert len(nodes) == 2
+        build = ray.remote(ensure_recipe)
+        tags = ray.get([build.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
+                        .remote(recipe) for n in nodes], timeout=300)
+        tag = tags[0]
+        assert tags == [tag, tag] and tag.startswith(recipe.name + ":")
+        image = docker.from_env().images.get(tag)
+        assert image.labels.get("dgm.recipe") == tag
+        with pytest.raises(ImageMissing, match="evolve.ray_registry"):
+            ray.get(ray.remote(ensure_tag).options(num_cpus=0).remote(f"dgm-raytest-absent:{nonce}"))
+    finally:
+        ray.shutdown()
+        if tag:
+            docker.from_env().images.remove(tag, force=True)
+
+
+def test_doctor_checks_every_node(cluster: Cluster) -> None:
+    out = subprocess.run([sys.executable, "-m", "dgm", "doctor", "--ray", cluster.address], cwd=REPO,
+                         capture_output=True, text=True, env=cluster.env, timeout=180)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("sandbox slot(s)") == 2 and out.stdout.count("Docker engine and base image ready") == 2
+    assert "cluster ready" in out.stdout
+    gone = subprocess.run([sys.executable, "-m", "dgm", "doctor", "--ray", "127.0.0.1:1"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert gone.returncode == 2 and "127.0.0.1:1 is unreachable" in gone.stderr

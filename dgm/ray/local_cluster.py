@@ -1,6 +1,7 @@
-"""A real Ray cluster on this machine for the tests: a head and worker nodes as separate `ray start
---block` processes on 127.0.0.1, each with its own sandbox slots. Stopped by killing exactly the
-processes it started (never `ray stop`, which would reach every Ray process of the machine)."""
+"""A Ray cluster on this one machine, for tests, benchmarks and trying the Ray executor: a head and
+worker nodes as separate `ray start --block` processes on 127.0.0.1, each with its own sandbox slots.
+Stopped by killing exactly the processes it started (never `ray stop`, which reaches every Ray process
+of the machine)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[2]  # on PYTHONPATH of every node: they import dgm from here
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
@@ -39,6 +40,8 @@ def _session(sid: int) -> list[int]:
 
 
 class Cluster:
+    """start_head(), add_node() (returns its process, for kill()), stop()."""
+
     def __init__(self) -> None:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
