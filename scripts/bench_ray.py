@@ -92,8 +92,10 @@ def _stamp(line: str) -> float:
     return datetime.strptime(line[:20], "%Y-%m-%dT%H:%M:%SZ").timestamp()
 
 
-def children_per_minute(run_dir: Path, store: Path, iterations: int, extra: list[str], env: dict | None) -> tuple[float, int, float]:
-    args = [sys.executable, "-m", "dgm.evolve", str(REPO / "configs" / "offline-demo.toml"), "-c", f'run.dir="{run_dir}"',
+def children_per_minute(run_dir: Path, store: Path, iterations: int, extra: list[str],
+                        env: dict | None) -> tuple[float, int, float]:
+    args = [sys.executable, "-m", "dgm.evolve", str(REPO / "configs" / "offline-demo.toml"),
+            "-c", f'run.dir="{run_dir}"',
             "-c", f'dataset.store="{store}"', "-c", f"evolve.iterations={iterations}", "-c", "dataset.stages=[1]",
             "-c", "evolve.cache=\"off\""]
     for item in extra:

@@ -48,7 +48,6 @@ class _Entry:
     worker: str
     started: float = 0.0
     refusals: int = 0
-    avoid: frozenset = frozenset()
 
 
 class RayExecutor:
@@ -67,6 +66,7 @@ class RayExecutor:
         self.secret = secrets.token_bytes(32)
         host = settings.gate_host or ray.util.get_node_ip_address()
         self.gate = RelayGate(context.relay.socket_path, self.secret, host=host).start()
+        context.relay.set_peer_connections(max(context.relay.peer_connections, self.gate.max_streams))
         self._remote = ray.remote(run_remote)
         self._agent = None
         self._trees: dict[Path, Any] = {}
@@ -76,9 +76,10 @@ class RayExecutor:
         self._stop = False
         self._seq = 0
         self.refused: dict[str, str] = {}   # Ray node id -> why it refused work
+        log(f"ray: connected to {self.address}: {self.slots:g} sandbox slot(s); relay gate on {host}:{self.gate.port}")
+        self._admit()
         self._thread = threading.Thread(target=self._dispatch, name="dgm-ray-dispatch", daemon=True)
         self._thread.start()
-        log(f"ray: connected to {self.address}: {self.slots:g} sandbox slot(s); relay gate on {host}:{self.gate.port}")
 
     # ---- the Executor protocol -----------------------------------------------------------------
     def submit(self, item: Any) -> "Future[Any]":
@@ -151,26 +152,21 @@ class RayExecutor:
         options: dict[str, Any] = dict(num_cpus=self.settings.cpus, memory=self.settings.memory_mb * 2**20,
                                        resources={"sandbox_slot": 1}, max_retries=self.settings.retries,
                                        retry_exceptions=False)
-        if entry.avoid:
-            target = self._other_node(entry.avoid)
-            if target is not None:
-                from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        if self.refused:  # nodes without a working Docker engine get no more items of this run
+            from ray.util.scheduling_strategies import NodeLabelSchedulingStrategy, NotIn
 
-                options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(target, soft=True)
+            if not [n for n in self._slot_nodes() if n not in self.refused]:
+                why = "; ".join(sorted(set(self.refused.values())))
+                self._close(entry, f"every node of the cluster refuses work: {why}")
+                return
+            options["scheduling_strategy"] = NodeLabelSchedulingStrategy(
+                hard={"ray.io/node-id": NotIn(*self.refused)})
         remote = RemoteItem(item, entry.ticket, self.context.run_id, self.gate.address, self.secret,
                             self.settings.registry)
         ref = self._remote.options(**options).remote(remote, self._agent_ref(), self._tree_ref(Path(tree)))
         entry.started = time.monotonic()
         self._running[ref] = entry
         self.board.set(entry.worker, item.label())
-
-    def _other_node(self, avoid: frozenset) -> str | None:
-        import ray
-
-        for node in ray.nodes():
-            if node.get("Alive") and node.get("Resources", {}).get("sandbox_slot") and node["NodeID"] not in avoid:
-                return node["NodeID"]
-        return None
 
     def _dispatch(self) -> None:
         import ray
@@ -209,12 +205,8 @@ class RayExecutor:
         except ray.exceptions.RayTaskError as exc:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, NodeRefused) and entry.refusals < REFUSALS:
-                node = getattr(cause, "node_id", "") or "?"
-                if node not in self.refused:
-                    self.refused[node] = str(cause)
-                    self.log(f"ray: node {node[:12]} refuses work: {cause}")
+                self._refuse(getattr(cause, "node_id", "") or "?", str(cause))
                 entry.refusals += 1
-                entry.avoid = entry.avoid | {node}
                 with self._cond:
                     self._queue.appendleft(entry)
                 return
@@ -300,6 +292,18 @@ class RayExecutor:
             except Exception:  # noqa: BLE001 - a node that died meanwhile
                 pass
         return out
+
+    def _admit(self) -> None:
+        """Ask every node with slots for its Docker engine before the first item; those without one get
+        no items (a node joining later is checked by its first item, and refuses it the same way)."""
+        for report in self.probe([]):
+            if report["docker"] != "ok":
+                self._refuse(report["node_id"], report["docker"])
+
+    def _refuse(self, node: str, why: str) -> None:
+        if node not in self.refused:
+            self.refused[node] = why
+            self.log(f"ray: node {node[:12]} refuses work: {why}")
 
     def sweep(self) -> None:
         """Remove, on every live node, this run's containers whose owner process is gone."""

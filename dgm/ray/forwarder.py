@@ -23,6 +23,9 @@ from dgm.llm.relay_gate import GateRefused, client_handshake, pipe
 from dgm.llm.relay_server import UnixHTTPServer, raise_fd_limit
 
 CONNECT_SECONDS = 10.0
+# Per container: on the driver every node's streams share one peer group, so fairness between
+# containers is kept here (an agent makes one call at a time; the relay allows 4 per token).
+PEER_CONNECTIONS = 8
 
 
 def _unavailable(sock: socket.socket, why: str) -> None:
@@ -84,6 +87,7 @@ class NodeRelay:
         raise_fd_limit()
         server = UnixHTTPServer(str(self.socket_path), Handler, bind_and_activate=False)
         server.request_queue_size = 128
+        server.peer_connections = PEER_CONNECTIONS
         try:
             server.server_bind()
             server.server_activate()

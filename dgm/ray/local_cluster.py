@@ -52,12 +52,12 @@ class Cluster:
                     "RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3",
                     "LITELLM_OFFLINE_MODE": "true", "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
-    def _start(self, args: list[str], slots: int) -> subprocess.Popen:
+    def _start(self, args: list[str], slots: int, env: dict | None = None) -> subprocess.Popen:
         common = ["--node-ip-address=127.0.0.1", "--num-cpus=2", f"--memory={3 * 2**30}",
                   f"--object-store-memory={100 * 2**20}", f"--resources={json.dumps({'sandbox_slot': slots})}",
                   "--disable-usage-stats", "--block"]
         log = open(self.temp / f"node{len(self.nodes)}.log", "w")
-        proc = subprocess.Popen([RAY, "start", *args, *common], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([RAY, "start", *args, *common], env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, cwd=REPO)
         self.nodes.append(proc)
         return proc
@@ -68,9 +68,11 @@ class Cluster:
                     slots)
         self.wait_nodes(1)
 
-    def add_node(self, slots: int = 1) -> subprocess.Popen:
+    def add_node(self, slots: int = 1, env: dict | None = None) -> subprocess.Popen:
+        """A worker node; ENV adds to its environment (e.g. a DOCKER_HOST that does not answer)."""
         count = self.alive()
-        proc = self._start([f"--address={self.address}", "--min-worker-port=0", "--max-worker-port=0"], slots)
+        args = [f"--address={self.address}", "--min-worker-port=0", "--max-worker-port=0"]
+        proc = self._start(args, slots, env)
         self.wait_nodes(count + 1)
         return proc
 

@@ -89,7 +89,9 @@ def probe_node(run_id: str, images: list[str]) -> dict:
     """What `dgm doctor --ray` and the driver want to know of a node: Docker, images, slots."""
     from dgm.ray.node import NodeRefused, check_docker
 
-    report: dict = {"node": node_label(), "docker": "ok", "missing": []}
+    from dgm.ray.node import _node_id
+
+    report: dict = {"node": node_label(), "node_id": _node_id(), "docker": "ok", "missing": []}
     try:
         check_docker()
     except NodeRefused as exc:

@@ -73,7 +73,8 @@ def test_worker_answers_are_read_like_sandbox_output(tmp_path: Path) -> None:
 def test_choosing_ray_without_it_names_the_extra(tmp_path: Path) -> None:
     code = ("import sys, runpy; sys.modules['ray'] = None; "  # how Python spells "not installed"
             "sys.argv = ['dgm.evolve', 'configs/offline-demo.toml', '-c', 'run.dir=\"%s\"', "
-            "'-c', 'evolve.executor=\"ray\"']; runpy.run_module('dgm.evolve', run_name='__main__')") % (tmp_path / "run")
+            "'-c', 'evolve.executor=\"ray\"']; runpy.run_module('dgm.evolve', run_name='__main__')"
+            ) % (tmp_path / "run")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stdout + out.stderr
     lines = (out.stdout + out.stderr).strip().splitlines()

@@ -55,14 +55,22 @@ def containers_of(rid: str) -> list:
     return docker.from_env().containers.list(all=True, filters={"label": f"dgm.run={rid}"})
 
 
+def slots_of(run_dir: Path) -> dict[str, str]:
+    """Node id -> "iteration.slot": ids follow which self-modification finished first, slots do not."""
+    with Archive.open(run_dir) as archive:
+        return {n.id: "root" if n.id == "0" else f"{n.meta.get('iteration')}.{n.meta.get('slot')}"
+                for n in archive.nodes()}
+
+
 def archive_facts(run_dir: Path) -> dict:
     """What must not depend on where items ran: lineage, trees, verdicts, per-task results."""
     keep = ("resolved", "empty_patch", "stage", "status", "patch_applied", "tokens_in", "tokens_out", "cost_usd")
+    slot = slots_of(run_dir)
     with Archive.open(run_dir) as archive:
-        return {n.id: {"parent": n.parent_id, "status": n.status, "tree": archive.tree_hash(n.id),
-                       "stages": n.stage_scores, "score": n.score, "slot": (n.meta.get("iteration"), n.meta.get("slot")),
-                       "cost": round(n.cost_usd, 6), "tokens": (n.tokens_in, n.tokens_out),
-                       "results": {k: {f: r.get(f) for f in keep} for k, r in n.results.items()}}
+        return {slot[n.id]: {"parent": slot.get(n.parent_id or ""), "status": n.status, "tree": archive.tree_hash(n.id),
+                             "stages": n.stage_scores, "score": n.score, "cost": round(n.cost_usd, 6),
+                             "tokens": (n.tokens_in, n.tokens_out),
+                             "results": {k: {f: r.get(f) for f in keep} for k, r in n.results.items()}}
                 for n in archive.nodes()}
 
 
@@ -79,12 +87,16 @@ def cache_facts(run_dir: Path) -> list:
 
 
 def recording_facts(run_dir: Path) -> dict:
-    """Per account, the replies and usage of every model call, in order (ids and times differ by run)."""
+    """Per account (node ids as slots), the replies and usage of every call in order; ids and times differ."""
+    slot = slots_of(run_dir)
     calls: dict[str, list] = {}
     for line in (run_dir / "llm_calls.jsonl").read_text().splitlines():
         c = json.loads(line)
+        kind, _, rest = c["account"].partition(":")
+        node, _, what = rest.partition(":")
+        account = f"node:{slot[node]}:{what}" if kind == "node" else c["account"]
         message = c["response"]["choices"][0]["message"]
-        calls.setdefault(c["account"], []).append(
+        calls.setdefault(account, []).append(
             (c["role"], message.get("content"), [t["function"] for t in message.get("tool_calls") or []], c["usage"]))
     return calls
 
@@ -115,6 +127,8 @@ def cluster(local_run: subprocess.Popen):
     try:
         c.start_head(slots=1)
         c.worker = c.add_node(slots=2)  # type: ignore[attr-defined]
+        # A node whose Docker engine does not answer: it refuses work, the run goes on with the others.
+        c.broken = c.add_node(slots=2, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})  # type: ignore
         yield c
     finally:
         c.stop()
@@ -130,6 +144,8 @@ def test_a_ray_run_matches_the_local_pool(local: Path, cluster: Cluster, store: 
     run_dir = tmp_path / "run"
     out = finish(evolve(run_dir, store, *on_ray(cluster), env=cluster.env))
     assert "ray: connected to" in out
+    refusals = [ln for ln in (run_dir / "log.txt").read_text().splitlines() if "refuses work" in ln]
+    assert len(refusals) == 1 and "no working Docker engine" in refusals[0], refusals
     facts = archive_facts(run_dir)
     assert facts == archive_facts(local)
     statuses = sorted(f["status"] for f in facts.values())
@@ -137,13 +153,14 @@ def test_a_ray_run_matches_the_local_pool(local: Path, cluster: Cluster, store: 
     assert cache_facts(run_dir) == cache_facts(local)
     assert recording_facts(run_dir) == recording_facts(local)
     # The files the items wrote came back from the nodes; the calls were recorded by the driver's relay.
-    admitted = [i for i, f in facts.items() if f["status"] == "admitted" and i != "0"][0]
+    admitted = next(i for i, s in slots_of(run_dir).items() if s != "root" and facts[s]["status"] == "admitted")
     art = run_dir / "artifacts" / admitted
     for name in ("selfmod/patch.diff", "selfmod/trajectory.json", "selfmod/llm_calls.jsonl", "stage0/tests.log"):
         assert (art / name).is_file(), name
     task = next((art / "tasks").iterdir())
+    local_id = {s: i for i, s in slots_of(local).items()}[slots_of(run_dir)[admitted]]
     assert json.loads((task / "run.json").read_text())["usage"] == \
-        json.loads((local / "artifacts" / admitted / "tasks" / task.name / "run.json").read_text())["usage"]
+        json.loads((local / "artifacts" / local_id / "tasks" / task.name / "run.json").read_text())["usage"]
     fsck_clean(run_dir)
     assert containers_of(run_id(run_dir)) == []
 
@@ -171,10 +188,12 @@ def test_a_worker_node_killed_mid_item(local: Path, cluster: Cluster, store: Pat
     finally:
         if proc.poll() is None:
             proc.kill()
-    # The item was run again on the head: every verdict is the one the local pool reached.
+    # The item was run again on the head: every verdict is the one the local pool reached, once.
+    slots = list(slots_of(run_dir).values())
+    assert len(slots) == len(set(slots)) == 3, slots
     facts = archive_facts(run_dir)
-    assert {i: (f["status"], f["tree"], f["slot"]) for i, f in facts.items()} == \
-        {i: (f["status"], f["tree"], f["slot"]) for i, f in archive_facts(local).items()}, out[-3000:]
+    assert {i: (f["status"], f["tree"], f["parent"]) for i, f in facts.items()} == \
+        {i: (f["status"], f["tree"], f["parent"]) for i, f in archive_facts(local).items()}, out[-3000:]
     fsck_clean(run_dir)
     # The killed node's sandbox outlived its process; the driver's sweep on the live nodes removed it.
     assert containers_of(run_id(run_dir)) == [], killed
@@ -191,6 +210,7 @@ def test_a_returning_node_builds_a_missing_image_once(cluster: Cluster) -> None:
 
     from dgm.ray.images import ImageMissing, ImageRecipe, ensure_recipe, ensure_tag
 
+    cluster.kill(cluster.broken)  # type: ignore[attr-defined]
     cluster.worker = cluster.add_node(slots=2)  # type: ignore[attr-defined]
     nonce = uuid.uuid4().hex
     recipe = ImageRecipe(f"dgm-raytest-{nonce[:8]}", "FROM {base}\nCOPY note.txt /etc/dgm-raytest\n", "bookworm",
@@ -216,11 +236,13 @@ def test_a_returning_node_builds_a_missing_image_once(cluster: Cluster) -> None:
 
 
 def test_doctor_checks_every_node(cluster: Cluster) -> None:
+    cluster.broken = cluster.add_node(slots=1, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})  # type: ignore
     out = subprocess.run([sys.executable, "-m", "dgm", "doctor", "--ray", cluster.address], cwd=REPO,
                          capture_output=True, text=True, env=cluster.env, timeout=180)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.count("sandbox slot(s)") == 2 and out.stdout.count("Docker engine and base image ready") == 2
-    assert "cluster ready" in out.stdout
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stdout.count("sandbox slot(s)") == 3 and out.stdout.count("Docker engine and base image ready") == 2
+    assert out.stdout.count("no working Docker engine") == 1 and "fix: start Docker there" in out.stdout
+    assert "cluster not ready: 1 failed" in out.stdout
     gone = subprocess.run([sys.executable, "-m", "dgm", "doctor", "--ray", "127.0.0.1:1"], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert gone.returncode == 2 and "127.0.0.1:1 is unreachable" in gone.stderr
