@@ -57,8 +57,8 @@ class Cluster:
                   f"--object-store-memory={100 * 2**20}", f"--resources={json.dumps({'sandbox_slot': slots})}",
                   "--disable-usage-stats", "--block"]
         log = open(self.temp / f"node{len(self.nodes)}.log", "w")
-        proc = subprocess.Popen([RAY, "start", *args, *common], env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=REPO)
+        proc = subprocess.Popen([RAY, "start", *args, *common], env={**self.env, **(env or {})}, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
         self.nodes.append(proc)
         return proc
 
@@ -94,14 +94,18 @@ class Cluster:
             time.sleep(1)
         raise RuntimeError(f"Ray cluster did not reach {n} node(s); see {self.temp}")
 
-    def kill(self, proc: subprocess.Popen) -> None:
-        """SIGKILL a node and every process it started (raylet, workers)."""
+    def kill(self, proc: subprocess.Popen, wait: bool = False) -> None:
+        """SIGKILL a node and every process it started (raylet, workers); WAIT until the head sees it gone."""
+        before = self.alive() if wait else 0
         for pid in _session(proc.pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         proc.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while wait and self.alive() >= before and time.monotonic() < deadline:
+            time.sleep(1)
 
     def stop(self) -> None:
         for proc in reversed(self.nodes):

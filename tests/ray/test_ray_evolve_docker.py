@@ -24,6 +24,7 @@ pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "offline-demo.toml"
 SMALL = ["evolve.iterations=1", "dataset.stages=[1]"]
+BROKEN_SLOTS = 3
 
 
 def evolve(run_dir: Path, store: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
@@ -128,7 +129,8 @@ def cluster(local_run: subprocess.Popen):
         c.start_head(slots=1)
         c.worker = c.add_node(slots=2)  # type: ignore[attr-defined]
         # A node whose Docker engine does not answer: it refuses work, the run goes on with the others.
-        c.broken = c.add_node(slots=2, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})  # type: ignore
+        # (3 slots: the one node the tests can tell apart by its resources)
+        c.broken = c.add_node(slots=BROKEN_SLOTS, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})  # type: ignore
         yield c
     finally:
         c.stop()
@@ -200,8 +202,9 @@ def test_a_worker_node_killed_mid_item(local: Path, cluster: Cluster, store: Pat
     assert "crashed" not in json.dumps(facts)
 
 
-def test_a_returning_node_builds_a_missing_image_once(cluster: Cluster) -> None:
-    """The node comes back; a recipe no node has is built from the item's data, once, under the node lock."""
+def test_a_returning_node_is_checked_and_builds_a_missing_image_once(cluster: Cluster) -> None:
+    """The killed node comes back: `dgm doctor --ray` checks every node; a recipe no node has is built
+    from the item's data, once per engine, under the node's build lock."""
     import uuid
 
     import docker
@@ -210,33 +213,7 @@ def test_a_returning_node_builds_a_missing_image_once(cluster: Cluster) -> None:
 
     from dgm.ray.images import ImageMissing, ImageRecipe, ensure_recipe, ensure_tag
 
-    cluster.kill(cluster.broken)  # type: ignore[attr-defined]
     cluster.worker = cluster.add_node(slots=2)  # type: ignore[attr-defined]
-    nonce = uuid.uuid4().hex
-    recipe = ImageRecipe(f"dgm-raytest-{nonce[:8]}", "FROM {base}\nCOPY note.txt /etc/dgm-raytest\n", "bookworm",
-                         {"note.txt": nonce.encode()})
-    ray.init(address=cluster.address, log_to_driver=False, logging_level="ERROR")
-    tag = None
-    try:
-        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("sandbox_slot")]
-        assert len(nodes) == 2
-        build = ray.remote(ensure_recipe)
-        tags = ray.get([build.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
-                        .remote(recipe) for n in nodes], timeout=300)
-        tag = tags[0]
-        assert tags == [tag, tag] and tag.startswith(recipe.name + ":")
-        image = docker.from_env().images.get(tag)
-        assert image.labels.get("dgm.recipe") == tag
-        with pytest.raises(ImageMissing, match="evolve.ray_registry"):
-            ray.get(ray.remote(ensure_tag).options(num_cpus=0).remote(f"dgm-raytest-absent:{nonce}"))
-    finally:
-        ray.shutdown()
-        if tag:
-            docker.from_env().images.remove(tag, force=True)
-
-
-def test_doctor_checks_every_node(cluster: Cluster) -> None:
-    cluster.broken = cluster.add_node(slots=1, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})  # type: ignore
     out = subprocess.run([sys.executable, "-m", "dgm", "doctor", "--ray", cluster.address], cwd=REPO,
                          capture_output=True, text=True, env=cluster.env, timeout=180)
     assert out.returncode == 1, out.stdout + out.stderr
@@ -246,3 +223,27 @@ def test_doctor_checks_every_node(cluster: Cluster) -> None:
     gone = subprocess.run([sys.executable, "-m", "dgm", "doctor", "--ray", "127.0.0.1:1"], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert gone.returncode == 2 and "127.0.0.1:1 is unreachable" in gone.stderr
+
+    nonce = uuid.uuid4().hex
+    recipe = ImageRecipe(f"dgm-raytest-{nonce[:8]}", "FROM {base}\nCOPY note.txt /etc/dgm-raytest\n", "bookworm",
+                         {"note.txt": nonce.encode()})
+    ray.init(address=cluster.address, log_to_driver=False, logging_level="ERROR")
+    tag = None
+    try:
+        nodes = [n["NodeID"] for n in ray.nodes()
+                 if n["Alive"] and n["Resources"].get("sandbox_slot") not in (None, BROKEN_SLOTS)]
+        assert len(nodes) == 2
+        build = ray.remote(ensure_recipe)
+        tags = ray.get([build.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
+                        .remote(recipe) for n in nodes], timeout=300)
+        tag = tags[0]
+        assert tags == [tag, tag] and tag.startswith(recipe.name + ":")
+        image = docker.from_env().images.get(tag)
+        assert image.labels.get("dgm.recipe") == tag
+        with pytest.raises(ImageMissing, match="evolve.ray_registry"):
+            ray.get(ray.remote(ensure_tag).options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(
+                nodes[0], soft=False)).remote(f"dgm-raytest-absent:{nonce}"))
+    finally:
+        ray.shutdown()
+        if tag:
+            docker.from_env().images.remove(tag, force=True)
