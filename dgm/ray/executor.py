@@ -190,7 +190,10 @@ class RayExecutor:
                 with self._cond:
                     entry = self._running.pop(ref, None)
                 if entry is not None:
-                    self._finish(ref, entry)
+                    try:
+                        self._finish(ref, entry)
+                    except Exception as exc:  # noqa: BLE001 - one bad answer must not stop the dispatcher
+                        self._close(entry, f"the worker's answer could not be used: {type(exc).__name__}: {exc}")
             if done:
                 with self._cond:
                     self._cond.notify_all()

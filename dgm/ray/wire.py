@@ -11,6 +11,8 @@ import io
 import json
 import re
 import tarfile
+import types
+import typing
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -101,8 +103,28 @@ def outcome_bytes(outcome: Any) -> bytes:
     return json.dumps(data, default=str).encode()
 
 
+_SIMPLE = (bool, str, int, float, dict, list)
+
+
+def _typed(cls: type, data: Any) -> Any:
+    """CLS(**DATA) when every field has the type its annotation names (bool is not an int here)."""
+    if not isinstance(data, dict):
+        raise WireRefused(f"{cls.__name__}: not a table")
+    hints = typing.get_type_hints(cls)
+    for name, value in data.items():
+        hint = hints.get(name)
+        options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        options = tuple(typing.get_origin(a) or a for a in options)
+        allowed = tuple(a for a in options if a in _SIMPLE or a is type(None))
+        if float in allowed:
+            allowed += (int,)
+        if allowed and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+            raise WireRefused(f"{cls.__name__}.{name}: a {type(value).__name__}")
+    return cls(**data)
+
+
 def _agent(data: Any) -> AgentOutcome:
-    agent = AgentOutcome(**data)
+    agent = _typed(AgentOutcome, data)
     if agent.trajectory is not None:  # checked again here: the driver trusts no worker's parse
         try:
             agent.trajectory = parse_trajectory(json.dumps(agent.trajectory).encode()).to_json()
@@ -123,10 +145,12 @@ def outcome_from(raw: Any) -> Any:
         if kind == "agent":
             return _agent(data)
         if kind == "check":
-            return CheckOutcome(**data)
+            return _typed(CheckOutcome, data)
         if kind == "eval":
             agent = _agent(data.pop("agent"))
-            return EvalOutcome(agent=agent, **data)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            return _typed(EvalOutcome, {"agent": agent, **data})
+    except WireRefused:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         raise WireRefused(f"outcome unreadable: {type(exc).__name__}") from None
     raise WireRefused(f"outcome of unknown kind {kind!r}")

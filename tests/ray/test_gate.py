@@ -62,6 +62,13 @@ def test_worker_answers_are_read_like_sandbox_output(tmp_path: Path) -> None:
     with pytest.raises(wire.WireRefused):
         wire.outcome_from(b'{"kind": "agent", "status": "submitted", "patch": "", "trajectory": {"steps": 3},'
                           b' "usage": {}, "log": "", "seconds": 0}')
+    for forged in ({"kind": "check", "compiled": "yes", "compile_log": "", "tests_passed": True, "tests_log": "",
+                    "seconds": 1}, {"kind": "eval", "instance_id": "t", "stage": 1, "resolved": 1, "agent": {
+                        "status": "submitted", "patch": "", "trajectory": None, "usage": {}, "log": "", "seconds": 1}}):
+        with pytest.raises(wire.WireRefused):  # a field of the wrong type is refused, not read for its truth
+            wire.outcome_from(json.dumps(forged).encode())
+    with pytest.raises(wire.WireRefused):
+        wire.outcome_from(b"[" * 100_000)
     for name in ("../escape", "/etc/passwd", "a/../../b", "llm_calls.jsonl", ".hidden"):
         with pytest.raises(wire.WireRefused):
             wire.write_files({name: b"x"}, tmp_path / "out")
