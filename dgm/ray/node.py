@@ -6,6 +6,7 @@ engine's runners holds one token the driver issued for the item; the driver keep
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from dataclasses import dataclass, field
@@ -107,6 +108,7 @@ def node_state(run_id: str, gate: tuple[str, int], secret: bytes) -> NodeState:
             # back): their dgm.pid label names a process that no longer exists.
             sweep(run_id)
             state = _nodes[key] = NodeState(run_id, gate, secret)
+            atexit.register(state.relay.stop)  # its socket folder in /tmp goes with the worker process
         return state
 
 
