@@ -102,6 +102,19 @@ def recording_facts(run_dir: Path) -> dict:
     return calls
 
 
+def artifact_facts(run_dir: Path) -> dict:
+    """Per node (as its slot), every artifact file, and the keys of each JSON one (contents hold times)."""
+    slot = slots_of(run_dir)
+    out = {}
+    for node, name in slot.items():
+        base = run_dir / "artifacts" / node
+        for path in sorted(base.rglob("*")):
+            if path.is_file():
+                keys = sorted(json.loads(path.read_text())) if path.suffix == ".json" else None
+                out[f"{name}/{path.relative_to(base)}"] = keys
+    return out
+
+
 def fsck_clean(run_dir: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "dgm.archive", "fsck", str(run_dir)], capture_output=True, text=True,
                          cwd=REPO)
@@ -154,6 +167,7 @@ def test_a_ray_run_matches_the_local_pool(local: Path, cluster: Cluster, store: 
     assert statuses == ["admitted", "admitted", "rejected:does not compile"], statuses
     assert cache_facts(run_dir) == cache_facts(local)
     assert recording_facts(run_dir) == recording_facts(local)
+    assert artifact_facts(run_dir) == artifact_facts(local)  # what the engine wrote on the node came back
     # The files the items wrote came back from the nodes; the calls were recorded by the driver's relay.
     admitted = next(i for i, s in slots_of(run_dir).items() if s != "root" and facts[s]["status"] == "admitted")
     art = run_dir / "artifacts" / admitted
