@@ -13,7 +13,7 @@ import collections
 import secrets
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -75,6 +75,9 @@ class RayExecutor:
         self._cond = threading.Condition()
         self._stop = False
         self._seq = 0
+        self._finishing = 0
+        # Turning a result into an outcome may call the model (evolve.self_verify): off the dispatcher thread.
+        self._finisher = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dgm-ray-finish")
         self.refused: dict[str, str] = {}   # Ray node id -> why it refused work
         log(f"ray: connected to {self.address}: {self.slots:g} sandbox slot(s); relay gate on {host}:{self.gate.port}")
         self._admit()
@@ -98,11 +101,12 @@ class RayExecutor:
 
         with self._cond:
             if wait:
-                while self._queue or self._running:
+                while self._queue or self._running or self._finishing:
                     self._cond.wait(0.5)
             self._stop = True
             self._cond.notify_all()
         self._thread.join(timeout=30)
+        self._finisher.shutdown(wait=wait, cancel_futures=not wait)
         for ref, entry in list(self._running.items()):
             ray.cancel(ref, force=True)
             self._close(entry, None)
@@ -189,14 +193,23 @@ class RayExecutor:
             for ref in done:
                 with self._cond:
                     entry = self._running.pop(ref, None)
+                    if entry is not None:
+                        self._finishing += 1
                 if entry is not None:
-                    try:
-                        self._finish(ref, entry)
-                    except Exception as exc:  # noqa: BLE001 - one bad answer must not stop the dispatcher
-                        self._close(entry, f"the worker's answer could not be used: {type(exc).__name__}: {exc}")
+                    self._finisher.submit(self._finish_safely, ref, entry)
             if done:
                 with self._cond:
                     self._cond.notify_all()
+
+    def _finish_safely(self, ref: Any, entry: _Entry) -> None:
+        try:
+            self._finish(ref, entry)
+        except Exception as exc:  # noqa: BLE001 - one bad answer must not lose its item
+            self._close(entry, f"the worker's answer could not be used: {type(exc).__name__}: {exc}")
+        finally:
+            with self._cond:
+                self._finishing -= 1
+                self._cond.notify_all()
 
     def _finish(self, ref: Any, entry: _Entry) -> None:
         import ray
@@ -228,7 +241,18 @@ class RayExecutor:
         except wire.WireRefused as exc:
             self._close(entry, f"the worker's answer was refused: {exc}")
             return
+        self._verify(entry.item, outcome)
         self._close(entry, None, outcome)
+
+    def _verify(self, item: Any, outcome: Any) -> None:
+        """evolve.self_verify's call to the task's model, made here where the keys are (the node skipped it)."""
+        if not (isinstance(item, EvalItem) and getattr(item, "verify", False) and item.grade
+                and not outcome.empty_patch and hasattr(outcome, "verification")):
+            return
+        from dgm.science.verify import verify_patch
+
+        outcome.verification = verify_patch(self.context.gateway, item.instance_id, item.instance.problem_statement,
+                                            outcome.agent.patch, account=f"{item.account}:verify")
 
     def _usage(self, entry: _Entry) -> dict:
         if entry.ticket is None or entry.before is None:
