@@ -136,10 +136,12 @@ def main() -> None:
         rows.append(("local pool (2 workers)", rate, kids, secs))
         ray_cfg = ['evolve.executor="ray"', f'evolve.ray_address="{cluster.address}"',
                    'evolve.ray_gate_host="127.0.0.1"', "evolve.ray_memory_mb=256"]
-        rate, kids, secs = children_per_minute(tmp / "ray1", store, args.iterations, ray_cfg, cluster.env)
+        rate, kids, secs = children_per_minute(tmp / "ray1", store, args.iterations, ray_cfg + ["evolve.workers=2"],
+                                               cluster.env)
         rows.append(("ray, 1 node (2 slots)", rate, kids, secs))
         cluster.add_node(slots=2)
-        rate, kids, secs = children_per_minute(tmp / "ray2", store, args.iterations, ray_cfg, cluster.env)
+        rate, kids, secs = children_per_minute(tmp / "ray2", store, args.iterations, ray_cfg + ["evolve.workers=4"],
+                                               cluster.env)
         rows.append(("ray, 2 nodes (2+2 slots)", rate, kids, secs))
         print("\nchildren per minute (toy tasks, scripted model; iterations after the seed's evaluation)")
         base = rows[0][1]

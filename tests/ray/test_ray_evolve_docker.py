@@ -110,8 +110,9 @@ def artifact_facts(run_dir: Path) -> dict:
         base = run_dir / "artifacts" / node
         for path in sorted(base.rglob("*")):
             if path.is_file():
-                keys = sorted(json.loads(path.read_text())) if path.suffix == ".json" else None
-                out[f"{name}/{path.relative_to(base)}"] = keys
+                data = json.loads(path.read_text()) if path.suffix == ".json" else None
+                shape = sorted(data) if isinstance(data, dict) else len(data) if isinstance(data, list) else None
+                out[f"{name}/{path.relative_to(base)}"] = shape
     return out
 
 
