@@ -92,6 +92,13 @@ def check_executor(config: Any) -> None:
         from dgm.ray.executor import require_ray
 
         require_ray()
+        from dgm.sandbox.backends import resolve_backend
+
+        if resolve_backend(config.sandbox.backend) != "docker":
+            from dgm.errors import ConfigError
+
+            raise ConfigError(f"evolve.executor = ray runs sandboxes on Docker hosts, not with sandbox.backend = "
+                              f"{resolve_backend(config.sandbox.backend)}", hint="set sandbox.backend = docker")
         if config.evolve.ray_address:
             check_reachable(config.evolve.ray_address)
 
