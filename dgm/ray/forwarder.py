@@ -28,6 +28,17 @@ CONNECT_SECONDS = 10.0
 PEER_CONNECTIONS = 8
 
 
+DIR_PREFIX = "dgm-node-relay-"
+
+
+def _remove_dead_dirs() -> None:
+    """Socket folders of worker processes that were killed (Ray ends them without running atexit)."""
+    for path in Path("/tmp").glob(f"{DIR_PREFIX}*-*"):
+        pid = path.name[len(DIR_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _unavailable(sock: socket.socket, why: str) -> None:
     data = json.dumps({"error": {"message": f"relay unavailable: {why}", "type": "overloaded",
                                  "code": 503}}).encode()
@@ -46,7 +57,9 @@ class NodeRelay:
         self.gate = gate
         self.secret = secret
         self._own_dir = socket_dir is None
-        self.socket_dir = Path(socket_dir or tempfile.mkdtemp(prefix="dgm-node-relay-", dir="/tmp"))
+        if socket_dir is None:
+            _remove_dead_dirs()
+        self.socket_dir = Path(socket_dir or tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-", dir="/tmp"))
         self.socket_path = self.socket_dir / SOCKET_NAME
         self._server: UnixHTTPServer | None = None
         self._thread: threading.Thread | None = None
