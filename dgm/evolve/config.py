@@ -123,6 +123,23 @@ class EvolveSection:
     self_verify: bool = field(default=True, metadata=doc(
         "after each task run, before grading, ask the task's model for P(the patch resolves the issue) "
         "(one call, counted in the budget; see docs/science.md)"))
+    executor: str = field(default="local", metadata=doc(
+        "where work items run: a thread pool here, or Ray tasks on a cluster of Docker hosts "
+        "(pip install -e '.[ray]')", choices=("local", "ray")))
+    ray_address: str = field(default="", metadata=doc(
+        "Ray cluster address HOST:PORT (evolve.executor = ray; empty: RAY_ADDRESS, else a new local Ray)"))
+    ray_cpus: float = field(default=0.0, metadata=doc(
+        "CPUs a Ray work item requests (0: limits.sandbox.cpus)"))
+    ray_memory_mb: int = field(default=0, metadata=doc(
+        "memory (MiB) a Ray work item requests (0: limits.sandbox.memory_mb)"))
+    ray_pending: int = field(default=0, metadata=doc(
+        "Ray tasks submitted and not yet finished, at most (0: twice the cluster's sandbox slots)"))
+    ray_retries: int = field(default=2, metadata=doc(
+        "times Ray reruns an item whose node or worker died (never for an agent's or a test's failure)"))
+    ray_gate_host: str = field(default="", metadata=doc(
+        "address the driver's relay gate listens on for worker nodes (default: the driver's Ray node IP)"))
+    ray_registry: str = field(default="", metadata=doc(
+        "registry that nodes pull missing task environment images from (empty: build them on every node)"))
 
 
 @dataclass

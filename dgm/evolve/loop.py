@@ -19,7 +19,7 @@ from dgm.evolve.cache import ResultCache
 from dgm.evolve.host import RunHost, reasons_of
 from dgm.evolve.policy import children_per_iteration, eval_plan, run_policy
 from dgm.evolve.session import Session
-from dgm.evolve.workers import Board, Executor, LocalExecutor, WorkContext
+from dgm.evolve.workers import Board, Executor, WorkContext, make_executor
 from dgm.scheduler.scheduler import Budget, Scheduler
 from dgm.scheduler.states import ChildState, Phase
 from dgm.scheduler.store import StateStore
@@ -69,9 +69,9 @@ class Evolution:
         self.config = session.config
         self.archive = session.archive
         self.board = Board()
-        self.executor = executor or LocalExecutor(
-            self.config.evolve.workers,
-            WorkContext(session.gateway, session.relay, session.run_id, _agent_image), self.board)
+        self.executor = executor or make_executor(
+            self.config, WorkContext(session.gateway, session.relay, session.run_id, _agent_image), self.board,
+            session.progress.log)
         self.cache = ResultCache(cache_file(self.config.evolve.cache, session.run_dir))
         self.per_iteration = children_per_iteration(self.config)
         self.host = RunHost(session, self.cache, per_iteration=self.per_iteration, log=self.log,

@@ -102,6 +102,13 @@ class Relay:
             if self._grants.pop(token, None) is not None:
                 self._revoked.add(token)
 
+    def set_peer_connections(self, limit: int) -> None:
+        """Open connections one peer group may hold. The relay gate's streams all come from this process
+        (one group), so it widens the cap; the node relays keep the per-container one."""
+        self.peer_connections = limit
+        if self._server is not None:
+            self._server.peer_connections = limit
+
     def grant(self, token: str) -> Grant | None:
         with self._lock:
             return self._grants.get(token)

@@ -90,4 +90,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "do for each problem; exit 0 when nothing fails (warnings do not fail).",
     )
     d.add_argument("--no-smoke", action="store_true", help="skip starting a test sandbox")
+    d.add_argument("--ray", metavar="ADDRESS", help="check a Ray cluster instead (HOST:PORT of its head): "
+                   "Docker, images and sandbox slots of each node (needs pip install -e '.[ray]')")
     d.set_defaults(func=_handler("cmd_doctor"))

@@ -111,6 +111,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    if getattr(args, "ray", None):
+        from dgm.ray.doctor import run_ray_checks
+
+        return run_ray_checks(args.ray)
     from dgm.sandbox.doctor import run_checks
 
     return run_checks(smoke=not args.no_smoke)
