@@ -92,7 +92,7 @@ class Evolution:
         try:
             view = self._view(store)
             self.scheduler = Scheduler(self.policy, CachedExecutor(self.executor, self.host), self.host, store,
-                                       view, slots=self.config.evolve.workers,
+                                       view, slots=self.slots(),
                                        budget=Budget(check=self._outside_stop),
                                        on_event=lambda s, w, o: self.refresh(), tick=(TICK, lambda s: self.refresh(False)))
             stats = self.scheduler.run(root="0")
@@ -125,6 +125,11 @@ class Evolution:
             for state in legacy_states(nodes, plan.stages, self.per_iteration):
                 store.save(state)
         return view
+
+    def slots(self) -> int:
+        """Work items under way at once: the cluster's sandbox slots on Ray, else evolve.workers."""
+        cluster = getattr(self.executor, "slots", None)
+        return max(1, int(cluster)) if cluster else self.config.evolve.workers
 
     def _outside_stop(self) -> str | None:
         reason = None
