@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Callable
 
 from dgm.report.colors import score_color, text_color
 from dgm.report.layout import edges, tidy_layout
@@ -15,12 +16,9 @@ def _fmt_score(score: float | None) -> str:
     return "–" if score is None else f"{score:.2f}"
 
 
-def tree_svg(view: RunView) -> str:
-    """An <svg> whose node groups carry class "node" and data-node=<id> for the page's script.
-
-    Their ids are "tree-node-<id>", not "node-<id>": the page's #node-<id> links must not jump to the tree."""
-    parents = view.parents
-    placed = tidy_layout(parents)
+def canvas(view: RunView) -> tuple[dict, set, set, int, int, Callable[[str], tuple[float, float]]]:
+    """The tree's geometry: (placed nodes, nodes on the best path, its edges, width, height, node -> x, y)."""
+    placed = tidy_layout(view.parents)
     on_path = set(view.best_path)
     path_edges = set(zip(view.best_path, view.best_path[1:]))
     width = int(max((p.x for p in placed.values()), default=0) * DX + 2 * MARGIN + 60)
@@ -29,6 +27,16 @@ def tree_svg(view: RunView) -> str:
     def xy(node_id: str) -> tuple[float, float]:
         p = placed[node_id]
         return MARGIN + 20 + p.x * DX, MARGIN + p.depth * DY
+
+    return placed, on_path, path_edges, width, height, xy
+
+
+def tree_svg(view: RunView) -> str:
+    """An <svg> whose node groups carry class "node" and data-node=<id> for the page's script.
+
+    Their ids are "tree-node-<id>", not "node-<id>": the page's #node-<id> links must not jump to the tree."""
+    parents = view.parents
+    _, on_path, path_edges, width, height, xy = canvas(view)
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lineage" id="lineage" width="{width}" '
            f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="lineage tree">']

@@ -7,9 +7,9 @@ from __future__ import annotations
 from html import escape
 
 from dgm.report.colors import score_color
-from dgm.report.layout import edges, tidy_layout
+from dgm.report.layout import edges
 from dgm.report.model import RunView
-from dgm.report.tree_svg import DX, DY, MARGIN, R, tree_svg
+from dgm.report.tree_svg import R, canvas, tree_svg
 
 LABELLED_MAX = 1500  # nodes: up to this many, the report's own drawing
 
@@ -21,15 +21,7 @@ def lineage_svg(view: RunView) -> str:
 
 def compact_svg(view: RunView) -> str:
     """The report's layout, colours and marks with fewer elements: a circle a node, two paths of edges."""
-    placed = tidy_layout(view.parents)
-    on_path = set(view.best_path)
-    path_edges = set(zip(view.best_path, view.best_path[1:]))
-    width = int(max((p.x for p in placed.values()), default=0) * DX + 2 * MARGIN + 60)
-    height = int(max((p.depth for p in placed.values()), default=0) * DY + 2 * MARGIN)
-
-    def xy(node_id: str) -> tuple[float, float]:
-        p = placed[node_id]
-        return MARGIN + 20 + p.x * DX, MARGIN + p.depth * DY
+    _, on_path, path_edges, width, height, xy = canvas(view)
 
     plain, best = [], []
     for parent, child in edges(view.parents):
