@@ -69,8 +69,7 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         with self._lock:
-            self.status.workers = []
-            self._write_json(finished=True)
+            self._write_json(finished=True)   # no workers in it; the screen keeps its last view
         if self._live is not None:
             self._live.__exit__(None, None, None)
             self._live = None
@@ -102,7 +101,8 @@ class Progress:
                 "best_score": s.best_score, "best_node": s.best_node, "spent_usd": s.spent_usd,
                 "budget_usd": s.budget_usd,
                 "seconds_left": None if s.deadline is None else max(0.0, s.deadline - time.monotonic()),
-                "workers": [{"worker": w, "doing": label, "seconds": round(sec, 1)} for w, label, sec in s.workers],
+                "workers": [] if finished else [{"worker": w, "doing": label, "seconds": round(sec, 1)}
+                                                for w, label, sec in s.workers],
                 "reasons": s.reasons, "recent": self._lines[-5:]}
         tmp = self._json.with_name(f".{self._json.name}.tmp")
         try:

@@ -90,7 +90,8 @@ def test_children_that_game_the_grader_gain_nothing(tmp_path: Path, tmp_path_fac
         for result in sneaky.results.values():
             assert not result["resolved"]
             assert result["integrity"], result  # the reason the grader did not believe the run
-        assert archive.get("0").score == 1.0  # the honest seed still solves its tasks
+        seed = archive.get("0")   # the honest seed keeps what it solves (two of the toy tasks), believed
+        assert seed.score > 0 and not any(r.get("integrity") for r in seed.results.values()), seed.results
     log = (run_dir / "log.txt").read_text()
     assert "runner tampering in its smoke patch" in log
     fsck_clean(run_dir)
