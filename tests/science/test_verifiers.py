@@ -76,7 +76,7 @@ def test_non_overlap_counts_failures_one_caught_and_the_other_missed() -> None:
 
 def evolve(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "dgm", "evolve", str(REPO / "configs" / "offline-demo.toml"),
-            "-c", f'run.dir="{tmp_path / "run"}"']
+            "-c", f'run.dir="{tmp_path / "run"}"', "-c", "dataset.stages=[1, 2]"]   # 3 of the 4 toy tasks
     for o in overrides:
         args += ["-c", o]
     return subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
