@@ -72,8 +72,25 @@ def child(req, pipes):
         os._exit(127 if isinstance(exc, FileNotFoundError) else 126)
 
 
+def settle(seconds=2.0):
+    """Kill whatever the last command left and wait until it is gone (reaped), at most SECONDS: a
+    SIGKILLed process is a zombie until PID 1 collects it, and none may outlive into the next command."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not pid:
+            time.sleep(0.005)
+
+
 def run(req, data):
-    reap()  # what the last command's end killed: no zombie outlives into the next command
+    settle()  # what the last command left: no process, not even a zombie, outlives into the next command
     pipes = [os.pipe(), os.pipe(), os.pipe()]
     pid = os.fork()
     if pid == 0:
