@@ -21,7 +21,7 @@ from dgm.llm.recording import RecordQuota
 from dgm.llm.relay_request import (IMAGE_MARGIN_TOKENS, MAX_JSON_DEPTH, MAX_JSON_ITEMS, RELAY_PARAMS, image_count, json_shape,
                                    relay_params, request_problem)
 from dgm.llm.relay_server import (HEADER_SECONDS, MAX_CONNECTIONS, PEER_CONNECTIONS, UnixHTTPServer, body_seconds,
-                                  raise_fd_limit)
+                                  serve_unix)
 
 __all__ = ["Grant", "Relay", "RELAY_PARAMS", "SOCKET_NAME", "error_body", "request_problem"]
 
@@ -142,26 +142,9 @@ class Relay:
     def start(self) -> "Relay":
         if self._server is not None:
             return self
-        self.socket_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.socket_dir, 0o755)
-        if self.socket_path.exists() or self.socket_path.is_symlink():
-            self.socket_path.unlink()  # a stale socket from a crashed run
-        raise_fd_limit()
-        server = UnixHTTPServer(str(self.socket_path), _handler_for(self), bind_and_activate=False)
-        server.max_connections = self.max_connections
-        server.peer_connections = self.peer_connections
-        server.request_queue_size = 128
-        try:
-            server.server_bind()
-            server.server_activate()
-        except BaseException:
-            server.server_close()
-            raise
-        self._server = server
-        os.chmod(self.socket_path, 0o666)  # the sandbox user (uid 1000) must connect; the token is the guard
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="dgm-relay", daemon=True)
-        self._thread.start()
+        self._server, self._thread = serve_unix(self.socket_dir, self.socket_path, _handler_for(self),
+                                                name="dgm-relay", peer_connections=self.peer_connections,
+                                                max_connections=self.max_connections)
         return self
 
     def stop(self) -> None:

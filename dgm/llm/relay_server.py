@@ -9,12 +9,14 @@ refused connection gets a canned 503 without a thread of its own.
 from __future__ import annotations
 
 import json
+import os
 import logging
 import socket
 import socketserver
 import struct
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("dgm.llm.relay")
@@ -198,6 +200,32 @@ def _close(sock: socket.socket) -> None:
         sock.close()
     except OSError:
         pass
+
+
+def serve_unix(socket_dir: Path, socket_path: Path, handler: type, *, name: str,
+               peer_connections: int = PEER_CONNECTIONS,
+               max_connections: int = MAX_CONNECTIONS) -> tuple["UnixHTTPServer", threading.Thread]:
+    """A UnixHTTPServer on SOCKET_PATH (a stale socket replaced) that the sandbox user (uid 1000) may
+    connect to, the handler's token being the guard, served on a daemon thread NAME."""
+    socket_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(socket_dir, 0o755)
+    if socket_path.exists() or socket_path.is_symlink():
+        socket_path.unlink()  # a stale socket from a crashed run
+    raise_fd_limit()
+    server = UnixHTTPServer(str(socket_path), handler, bind_and_activate=False)
+    server.max_connections = max_connections
+    server.peer_connections = peer_connections
+    server.request_queue_size = 128
+    try:
+        server.server_bind()
+        server.server_activate()
+    except BaseException:
+        server.server_close()
+        raise
+    os.chmod(socket_path, 0o666)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
+    thread.start()
+    return server, thread
 
 
 def raise_fd_limit() -> None:

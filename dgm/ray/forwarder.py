@@ -20,7 +20,7 @@ from typing import Any
 
 from dgm.llm.relay import SOCKET_NAME
 from dgm.llm.relay_gate import GateRefused, client_handshake, pipe
-from dgm.llm.relay_server import UnixHTTPServer, raise_fd_limit
+from dgm.llm.relay_server import UnixHTTPServer, serve_unix
 
 CONNECT_SECONDS = 10.0
 # Per container: on the driver every node's streams share one peer group, so fairness between
@@ -93,25 +93,8 @@ class NodeRelay:
                 finally:
                     upstream.close()
 
-        self.socket_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.socket_dir, 0o755)
-        if self.socket_path.exists() or self.socket_path.is_symlink():
-            self.socket_path.unlink()
-        raise_fd_limit()
-        server = UnixHTTPServer(str(self.socket_path), Handler, bind_and_activate=False)
-        server.request_queue_size = 128
-        server.peer_connections = PEER_CONNECTIONS
-        try:
-            server.server_bind()
-            server.server_activate()
-        except BaseException:
-            server.server_close()
-            raise
-        os.chmod(self.socket_path, 0o666)  # the sandbox user (uid 1000) connects; the token is the guard
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="dgm-node-relay", daemon=True)
-        self._thread.start()
+        self._server, self._thread = serve_unix(self.socket_dir, self.socket_path, Handler, name="dgm-node-relay",
+                                                peer_connections=PEER_CONNECTIONS)
         return self
 
     def stop(self) -> None:
