@@ -86,13 +86,15 @@ class Cluster:
         except (ValueError, IndexError):
             return 0
 
-    def wait_nodes(self, n: int, timeout: float = 90) -> None:
+    def wait_nodes(self, n: int, timeout: float = 90, exactly: bool = False) -> None:
+        """Until the head sees at least N live nodes (EXACTLY: N, e.g. once a killed one is noticed)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.alive() >= n:
+            alive = self.alive()
+            if alive == n or (alive > n and not exactly):
                 return
             time.sleep(1)
-        raise RuntimeError(f"Ray cluster did not reach {n} node(s); see {self.temp}")
+        raise RuntimeError(f"Ray cluster did not reach {'exactly ' if exactly else ''}{n} node(s); see {self.temp}")
 
     def kill(self, proc: subprocess.Popen, wait: bool = False) -> None:
         """SIGKILL a node and every process it started (raylet, workers); WAIT until the head sees it gone."""

@@ -50,10 +50,12 @@ def run_id(run_dir: Path) -> str:
     return json.loads((run_dir / "run.json").read_text())["run_id"]
 
 
-def containers_of(rid: str) -> list:
+def containers_of(rid: str) -> list[dict]:
+    """The run's containers as the engine lists them (names, labels): no inspect per container, which
+    would race the sweep that removes them."""
     import docker
 
-    return docker.from_env().containers.list(all=True, filters={"label": f"dgm.run={rid}"})
+    return docker.from_env().api.containers(all=True, filters={"label": f"dgm.run={rid}"})
 
 
 def slots_of(run_dir: Path) -> dict[str, str]:
@@ -169,8 +171,8 @@ def run_killing_the_worker(run_dir: Path, store: Path, cluster: Cluster) -> tupl
             if (run_dir / "run.json").exists():
                 pids = {str(p) for p in _session(worker.pid)}
                 for box in containers_of(run_id(run_dir)):
-                    if box.labels.get("dgm.pid") in pids:  # a sandbox of the worker node's process
-                        killed = box.name
+                    if (box.get("Labels") or {}).get("dgm.pid") in pids:  # a sandbox of the worker node's process
+                        killed = box["Names"][0]
                         cluster.kill(worker)
                         break
             time.sleep(0.3)
@@ -230,6 +232,9 @@ def test_a_returning_node_is_checked_and_builds_a_missing_image_once(cluster: Cl
 
     from dgm.ray.images import ImageMissing, ImageRecipe, ensure_recipe, ensure_tag
 
+    if cluster.worker.poll() is None:  # type: ignore[attr-defined]  # the test before did not get to kill it
+        cluster.kill(cluster.worker, wait=True)  # type: ignore[attr-defined]
+    cluster.wait_nodes(2, exactly=True)  # the head and the broken node: the killed one is seen gone
     cluster.worker = cluster.add_node(slots=2)  # type: ignore[attr-defined]
     out = subprocess.run([sys.executable, "-m", "dgm", "doctor", "--ray", cluster.address], cwd=REPO,
                          capture_output=True, text=True, env=cluster.env, timeout=180)
