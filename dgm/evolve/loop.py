@@ -19,7 +19,8 @@ from dgm.evolve.cache import ResultCache
 from dgm.evolve.host import RunHost, reasons_of
 from dgm.evolve.policy import children_per_iteration, eval_plan, run_policy
 from dgm.evolve.session import Session
-from dgm.evolve.workers import Board, Executor, WorkContext, make_executor
+from dgm.evolve.executors import make_executor
+from dgm.evolve.workers import Board, Executor, WorkContext
 from dgm.scheduler.scheduler import Budget, Scheduler
 from dgm.scheduler.states import ChildState, Phase
 from dgm.scheduler.store import StateStore

@@ -13,7 +13,7 @@ def evolve(config: EvolveConfig, *, live: bool | None = None) -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     from dgm.evolve.loop import Evolution
     from dgm.evolve.session import open_session
-    from dgm.evolve.workers import check_executor
+    from dgm.evolve.executors import check_executor
 
     check_executor(config)  # before the run directory, images or any model call
 
