@@ -203,3 +203,12 @@ def test_a_graded_patch_naming_a_hidden_test_stops_the_child_after_its_stage(tmp
     assert sorted(graded_of(world, session, "c0")) == ["t1", "t2"]   # stage 2 never asked
     session, world = gated_run(tmp_path / "off", ["leaky"], "dgm", verifiers=["own_tests"])
     assert statuses(session)["c0"] == "admitted"
+
+
+def test_an_unknown_gate_verifier_is_a_one_line_error(tmp_path: Path) -> None:
+    from tests.science.test_verifiers import evolve
+
+    out = evolve(tmp_path, 'gate.verifiers=["patch_sanity", "oracle"]')
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "gate.verifiers: no verifier named 'oracle'" in out.stderr and "patch_sanity" in out.stderr
+    assert not (tmp_path / "run" / "archive.sqlite").exists()
