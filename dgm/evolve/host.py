@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dgm.archive.node import Node
+from dgm.errors import DgmError
 from dgm.evolve import records
 from dgm.evolve.diagnose import build_messages
 from dgm.evolve.items import (AgentBudget, AgentOutcome, BoxLimits, CheckItem, CheckOutcome, DiagnoseItem,
                               DiagnoseOutcome, EvalItem, EvalOutcome, SelfModifyItem)
 from dgm.evolve.selfmod import PatchRefused, apply_patch
-from dgm.errors import DgmError
 from dgm.science import verifiers as checks
 from dgm.science.hooks import on_verdict
 from dgm.scheduler.states import (Check, ChildState, Committed, Diagnose, Evaluate, Gated, Halt, Phase, Refused,

@@ -1,7 +1,7 @@
 """One pure function moves a child: (state, outcome) -> (next state, work items). No I/O here.
 
 Outcomes are the evolve loop's own dataclasses (dgm.evolve.items) plus the host's events
-(Committed, Refused) and the scheduler's (Close, Halt). `resume` gives the work a
+(Committed, Gated, Refused) and the scheduler's (Close, Halt). `resume` gives the work a
 persisted state still waits on, so a restarted run re-asks exactly that.
 """
 
