@@ -143,6 +143,14 @@ class EvolveSection:
 
 
 @dataclass
+class GateSection:
+    verifiers: list = field(default_factory=lambda: ["own_tests", "static_checks", "patch_sanity"], metadata=doc(
+        "verifiers a child must pass (all of them) after stage 0 and after each stage it passes, besides "
+        "dataset.gate; any of hidden_tests, wider_tests, static_checks, patch_sanity, own_tests, model_judge "
+        "(docs/science.md); [] admits on the stages alone"))
+
+
+@dataclass
 class BudgetSection:
     usd: float = field(default=10.0, metadata=doc("dollar cap for the whole run (0: no cap)"))
     wall_seconds: float = field(default=0.0, metadata=doc("wall-time cap in seconds (0: no cap)"))
@@ -188,6 +196,7 @@ class EvolveConfig:
     selection: SelectionSection = field(default_factory=SelectionSection, metadata=doc("parent selection"))
     policy: PolicySection = field(default_factory=PolicySection, metadata=doc("which child or node gets the next worker"))
     evolve: EvolveSection = field(default_factory=EvolveSection, metadata=doc("the loop"))
+    gate: GateSection = field(default_factory=GateSection, metadata=doc("admission: the named verifiers"))
     budget: BudgetSection = field(default_factory=BudgetSection, metadata=doc("caps"))
     limits: LimitsSection = field(default_factory=LimitsSection, metadata=doc("per-run and per-container limits"))
     sandbox: SandboxSection = field(default_factory=SandboxSection, metadata=doc("where untrusted code runs"))

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dgm.archive.node import Node
+from dgm.errors import DgmError
 from dgm.evolve import records
 from dgm.evolve.diagnose import build_messages
 from dgm.evolve.items import (AgentBudget, AgentOutcome, BoxLimits, CheckItem, CheckOutcome, DiagnoseItem,
                               DiagnoseOutcome, EvalItem, EvalOutcome, SelfModifyItem)
 from dgm.evolve.selfmod import PatchRefused, apply_patch
+from dgm.science import verifiers as checks
 from dgm.science.hooks import on_verdict
-from dgm.scheduler.states import (Check, ChildState, Committed, Diagnose, Evaluate, Halt, Phase, Refused,
+from dgm.scheduler.states import (Check, ChildState, Committed, Diagnose, Evaluate, Gated, Halt, Phase, Refused,
                                   SelfModify, Work)
 from dgm.scheduler.transitions import CRASHED, engine_crash
 from dgm.scheduler.verdicts import Verdict, verdict_of
@@ -59,6 +61,7 @@ class RunHost:
         self.log, self.count_verdict = log, count_verdict
         self._trees: dict[str, Path] = {}
         self._problems: dict[str, str] | None = None
+        self._facts: dict[str, checks.TaskFacts] | None = None
         self._items: dict[Work, Any] = {}
         self.node_of_key = {str(n.meta["key"]): n.id for n in self.archive.nodes() if "key" in n.meta}
 
@@ -296,6 +299,33 @@ class RunHost:
                                         "cost_usd": used.usd})
         return node
 
+    # ---- Host protocol: the admission gate (host work, no slot) ----------------------------------------------
+    def gate(self, state: ChildState) -> Any:
+        """Run every verifier on the child, record them (artifacts/N/verifiers.json), and name the first of
+        gate.verifiers that failed it. A gate that cannot judge fails closed: the child is not admitted."""
+        node_id = state.node_id or ""
+        names = list(self.config.gate.verifiers)
+        where = "stage 0" if state.stage == 0 else f"stage {state.stage}"
+        try:
+            row = checks.verdicts(self.archive, self.archive.get(node_id), self.facts())
+            checks.write(self.archive.artifacts_dir(node_id) / "verifiers.json", row, names)
+        except (DgmError, OSError, ValueError) as exc:
+            self.log(f"node {node_id}: the gate after {where} could not run: {type(exc).__name__}: {str(exc)[:200]}")
+            return Refused(Verdict.CRASHED, f"gate: {str(exc)[:400]}")
+        failed = checks.gate(row, names)
+        if failed is None:
+            self.log(f"node {node_id}: gate after {where} passed ({', '.join(names)})")
+            return Gated()
+        detail = failed.evidence[0] if failed.evidence else ""
+        self.log(f"node {node_id}: {failed.name} failed after {where}: {detail[:300]}")
+        return Gated(failed.name, detail)
+
+    def facts(self) -> dict[str, checks.TaskFacts]:
+        """What the verifiers may know of the run's tasks (repository, hidden test names)."""
+        if self._facts is None:
+            self._facts = checks.facts_of(self.session.plan.instances)
+        return self._facts
+
     # ---- Host protocol: the verdict as archive status -----------------------------------------------------
     def settle(self, state: ChildState) -> Node | None:
         if state.root:
@@ -335,7 +365,8 @@ class RunHost:
         else:
             self.log(f"node {node.id} rejected: {node.status.split(':', 1)[1]} (parent {state.parent_id})")
             self.count_verdict(state.verdict.value)
-        on_verdict(self.archive, node.id, state.verdict.admitted, self.session.plan.instances, self.log)
+        on_verdict(self.archive, node.id, state.verdict.admitted, self.session.plan.instances, self.log,
+                   gating=self.config.gate.verifiers)
 
     # ---- the result cache, in front of the executor -------------------------------------------------------
     def cache_key(self, item: Any) -> tuple[str, str, str] | None:

@@ -91,6 +91,7 @@ def check(config: EvolveConfig, *, complete: bool = True) -> None:
     for role_limits, name in ((config.limits.task, "task"), (config.limits.selfmod, "selfmod")):
         if role_limits.max_steps < 1 or role_limits.max_seconds <= 0 or role_limits.max_usd < 0:
             raise ConfigError(f"limits.{name}: max_steps >= 1, max_seconds > 0 and max_usd >= 0")
+    check_gate(config.gate.verifiers)
     s = config.limits.sandbox
     if s.memory_mb < 64 or s.cpus <= 0 or s.pids < 16:
         raise ConfigError("limits.sandbox: memory_mb >= 64, cpus > 0, pids >= 16")
@@ -113,6 +114,17 @@ def check(config: EvolveConfig, *, complete: bool = True) -> None:
         run_policy(config, EvalPlan())
     except BadInput as exc:
         raise ConfigError(f"policy: {exc.message}", hint=exc.hint) from None
+
+
+def check_gate(names: list) -> None:
+    """gate.verifiers: known verifier names, each once."""
+    from dgm.science.verifiers import NAMES
+
+    for name in names:
+        if name not in NAMES:
+            raise ConfigError(f"gate.verifiers: no verifier named {name!r}", hint="allowed: " + ", ".join(NAMES))
+    if len(set(names)) != len(names):
+        raise ConfigError(f"gate.verifiers names a verifier twice: {names}", hint="name each verifier once")
 
 
 def write(config: EvolveConfig, run_dir: Path) -> Path:

@@ -10,9 +10,11 @@ from dgm.scheduler.states import EvalPlan
 
 
 def eval_plan(config: EvolveConfig, task_plan: Any) -> EvalPlan:
-    """The gated stages of the dgm plan (open policies keep only the smoke task and the gate)."""
+    """The gated stages of the dgm plan and the gate's verifiers (open policies keep the smoke task, the gate
+    and its verifiers)."""
     return EvalPlan(stages=tuple(tuple(ids) for ids in task_plan.stages), smoke=task_plan.smoke,
-                    gate=config.dataset.gate, below_gate=config.dataset.below_gate)
+                    gate=config.dataset.gate, below_gate=config.dataset.below_gate,
+                    verifiers=tuple(config.gate.verifiers))
 
 
 def run_policy(config: EvolveConfig, plan: EvalPlan) -> Any:

@@ -115,7 +115,7 @@ class HgmPolicy:
                  max_children: int | None = None, seed: int = 0) -> None:
         self.selector, self.alpha, self.epsilon = selector, alpha, epsilon
         self.max_children = max_children
-        self.plan = EvalPlan(smoke=plan.smoke, gate=plan.gate, open=True)
+        self.plan = EvalPlan(smoke=plan.smoke, gate=plan.gate, open=True, verifiers=plan.verifiers)
         self.rng = np.random.default_rng(seed)
         self.pyrng = random.Random(seed)
 

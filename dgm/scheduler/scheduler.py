@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol
 from dgm.archive.node import Node
 from dgm.evolve.items import EvalOutcome
 from dgm.scheduler.policies import Expand, Policy
-from dgm.scheduler.states import ChildState, Commit, Evaluate, Halt, Phase, Work
+from dgm.scheduler.states import ChildState, Commit, Evaluate, Gate, Halt, Phase, Work
 from dgm.scheduler.store import StateStore
 from dgm.scheduler.transitions import resume, start, transition
 from dgm.scheduler.verdicts import Verdict
@@ -26,6 +26,7 @@ class Host(Protocol):
 
     def item(self, work: Work, state: ChildState) -> Any: ...
     def commit(self, state: ChildState) -> Any: ...           # -> Committed | Refused (inline, no slot)
+    def gate(self, state: ChildState) -> Any: ...             # -> Gated (inline; only when the plan has verifiers)
     def record(self, work: Work, state: ChildState, outcome: Any) -> Any: ...   # -> event for the transition
     def settle(self, state: ChildState) -> Node | None: ...  # archive status; a new node when it made one
     def recorded(self, work: Work) -> Any: ...               # a stored outcome of this work (resume), or None
@@ -171,11 +172,11 @@ class Scheduler:
 
     # ---- work ----------------------------------------------------------------------------------------
     def _enqueue(self, work: Work) -> None:
-        if isinstance(work, Commit):
-            # Host work needs no slot: apply the patch and add the node now.
+        if isinstance(work, (Commit, Gate)):
+            # Host work needs no slot: apply the patch and add the node, or run the gate's verifiers, now.
             state = self.view.states[work.key]
             t0 = time.perf_counter()
-            event = self.host.commit(state)
+            event = self.host.commit(state) if isinstance(work, Commit) else self.host.gate(state)
             self.stats.host_seconds += time.perf_counter() - t0
             self._advance(work, state, event)
             return

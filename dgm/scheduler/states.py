@@ -20,6 +20,7 @@ class Phase(str, Enum):
     COMMITTING = "committing"    # the host applies the patch and adds the node (no worker slot)
     CHECKING = "checking"        # stage 0: compiles, own tests
     SMOKING = "smoking"          # stage 0: can it still produce a patch on one task
+    GATING = "gating"            # the gate's verifiers judge what stage 0 or a passed stage produced
     EVALUATING = "evaluating"    # staged evaluation with gates (the dgm plan)
     OPEN = "open"                # admitted; a policy evaluates it one task at a time
     DONE = "done"                # verdict given
@@ -34,6 +35,7 @@ class EvalPlan:
     gate: float = 0.4
     below_gate: str = "reject"   # or "admit"
     open: bool = False           # True: after stage 0 the node is admitted and left to the policy
+    verifiers: tuple[str, ...] = ()   # the gate's verifiers (gate.verifiers); () admits on the stages alone
 
 
 # ---- work the states ask for ------------------------------------------------------------------
@@ -59,6 +61,15 @@ class Commit:
 
 
 @dataclass(frozen=True)
+class Gate:
+    """Host work: run the gate's verifiers on a child after stage `stage` (done by the scheduler, inline)."""
+
+    key: str
+    node_id: str
+    stage: int
+
+
+@dataclass(frozen=True)
 class Check:
     key: str
     node_id: str
@@ -78,7 +89,7 @@ class Evaluate:
         return self.stage > 0
 
 
-Work = Diagnose | SelfModify | Commit | Check | Evaluate
+Work = Diagnose | SelfModify | Commit | Gate | Check | Evaluate
 
 
 # ---- events that are not worker outcomes ------------------------------------------------------------
@@ -88,6 +99,14 @@ class Committed:
 
     node_id: str
     same_tree: bool = False
+
+
+@dataclass(frozen=True)
+class Gated:
+    """The gate's answer: the name of the first configured verifier the child failed (None: all passed)."""
+
+    failed: str | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True)

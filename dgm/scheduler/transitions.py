@@ -1,7 +1,7 @@
 """One pure function moves a child: (state, outcome) -> (next state, work items). No I/O here.
 
 Outcomes are the evolve loop's own dataclasses (dgm.evolve.items) plus the host's events
-(Committed, Refused) and the scheduler's (Close, Halt). `resume` gives the work a
+(Committed, Gated, Refused) and the scheduler's (Close, Halt). `resume` gives the work a
 persisted state still waits on, so a restarted run re-asks exactly that.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 from dgm.evolve.items import AgentOutcome, CheckOutcome, DiagnoseOutcome, EvalOutcome
 from dgm.scheduler.states import (Check, ChildState, Close, Commit, Committed, Refused, Diagnose, EvalPlan,
-                                  Evaluate, Halt, Phase, SelfModify, Work)
-from dgm.scheduler.verdicts import Verdict
+                                  Evaluate, Gate, Gated, Halt, Phase, SelfModify, Work)
+from dgm.scheduler.verdicts import Verdict, failed_verifier
 
 CRASHED = ("crashed", "error", "timeout", "killed")   # agent statuses that mean the run itself broke
 
@@ -62,6 +62,8 @@ def resume(state: ChildState, plan: EvalPlan) -> list[Work]:
         return [Check(state.key, state.node_id or "")]
     if p is Phase.SMOKING:
         return [Evaluate(state.key, state.node_id or "", plan.smoke, 0)]
+    if p is Phase.GATING:
+        return [Gate(state.key, state.node_id or "", state.stage)]
     return [Evaluate(state.key, state.node_id or "", iid, state.stage) for iid in state.todo]
 
 
@@ -113,7 +115,26 @@ def _checked(state: ChildState, out: CheckOutcome, plan: EvalPlan) -> Step:
 def _smoked(state: ChildState, out: EvalOutcome, plan: EvalPlan) -> Step:
     if out.empty_patch:
         return _done(state, Verdict.CRASHED if out.agent.status in CRASHED else Verdict.EMPTY_PATCHES)
+    if plan.verifiers:
+        return _gating(state.but(stage=0))
     return _after_stage0(state, plan)
+
+
+def _gating(state: ChildState) -> Step:
+    """The child passed stage 0 or a stage: the gate's verifiers judge it before it goes on."""
+    return state.but(phase=Phase.GATING, todo=()), [Gate(state.key, state.node_id or "", state.stage)]
+
+
+def _gated(state: ChildState, out: Gated, plan: EvalPlan) -> Step:
+    if out.failed is not None:
+        return _done(state, failed_verifier(out.failed), out.detail[:500])
+    if state.stage == 0:
+        return _after_stage0(state, plan)
+    if state.detail == "below gate":
+        return _done(state, Verdict.ADMITTED, "below gate")
+    if state.stage < len(plan.stages):
+        return _enter_stage(state, state.stage + 1, plan)
+    return _done(state, Verdict.ADMITTED)
 
 
 def _after_stage0(state: ChildState, plan: EvalPlan) -> Step:
@@ -150,9 +171,14 @@ def _graded(state: ChildState, out: EvalOutcome, plan: EvalPlan) -> Step:
     if not nxt.root and nxt.stage == 1 and nxt.stage_answered and nxt.stage_empty == nxt.stage_answered:
         return _done(nxt, Verdict.EMPTY_PATCHES)
     if nxt.stage < len(plan.stages) and score < plan.gate:
-        if nxt.root or plan.below_gate == "admit":
+        if nxt.root:
             return _done(nxt, Verdict.ADMITTED, "below gate")
+        if plan.below_gate == "admit":
+            return _gating(nxt.but(detail="below gate")) if plan.verifiers else _done(nxt, Verdict.ADMITTED,
+                                                                                      "below gate")
         return _done(nxt, Verdict.BELOW_GATE, f"stage {nxt.stage} score {score:.3f} < {plan.gate}")
+    if plan.verifiers and not nxt.root:
+        return _gating(nxt)
     if nxt.stage < len(plan.stages):
         return _enter_stage(nxt, nxt.stage + 1, plan)
     return _done(nxt, Verdict.ADMITTED)
@@ -175,6 +201,7 @@ _HANDLERS: dict[tuple[Phase, type], Any] = {
     (Phase.COMMITTING, Committed): _committed,
     (Phase.CHECKING, CheckOutcome): _checked,
     (Phase.SMOKING, EvalOutcome): _smoked,
+    (Phase.GATING, Gated): _gated,
     (Phase.EVALUATING, EvalOutcome): _graded,
     (Phase.OPEN, EvalOutcome): _open_result,
     (Phase.OPEN, Close): _closed,

@@ -24,6 +24,13 @@ class Verdict(str, Enum):
     PATCH_REFUSED = "patch refused"
     RUNNER_TAMPERING = "runner tampering"
     BAD_ARTIFACT = "bad artifact"
+    # The admission gate's verifiers (gate.verifiers, dgm/science/verifiers.py): the one that failed the child.
+    FAILED_HIDDEN_TESTS = "failed hidden_tests"
+    FAILED_WIDER_TESTS = "failed wider_tests"
+    FAILED_STATIC_CHECKS = "failed static_checks"
+    FAILED_PATCH_SANITY = "failed patch_sanity"
+    FAILED_OWN_TESTS = "failed own_tests"
+    FAILED_MODEL_JUDGE = "failed model_judge"
 
     @property
     def admitted(self) -> bool:
@@ -37,6 +44,11 @@ class Verdict(str, Enum):
     @property
     def reason(self) -> str | None:
         return None if self.admitted else self.value
+
+
+def failed_verifier(name: str) -> Verdict:
+    """The rejection that names the gate's verifier NAME (ValueError for a name the gate does not know)."""
+    return Verdict(f"failed {name}")
 
 
 def verdict_of(status: str) -> Verdict | None:

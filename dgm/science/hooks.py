@@ -4,18 +4,20 @@ and its artifacts, so the loop only says when."""
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from dgm.science import diversity, verifiers
 
 DIVERSITY_FILE = "science/diversity.jsonl"
 
 
-def admission_verifiers(archive: Any, node_id: str, instances: Mapping[str, Any] | None = None) -> list:
-    """Run every named verifier on a decided child and record them in artifacts/<id>/verifiers.json."""
+def admission_verifiers(archive: Any, node_id: str, instances: Mapping[str, Any] | None = None,
+                        gating: Sequence[str] = ()) -> list:
+    """Run every named verifier on a decided child and record them in artifacts/<id>/verifiers.json
+    (GATING: the names of the admission gate's verifiers, marked as such)."""
     node = archive.get(node_id)
     row = verifiers.verdicts(archive, node, verifiers.facts_of(instances or {}))
-    verifiers.write(archive.artifacts_dir(node_id) / "verifiers.json", row)
+    verifiers.write(archive.artifacts_dir(node_id) / "verifiers.json", row, gating)
     return row
 
 
@@ -39,12 +41,12 @@ def on_admission(archive: Any, node_id: str, log: Callable[[str], None]) -> dive
 
 
 def on_verdict(archive: Any, node_id: str, admitted: bool, instances: Mapping[str, Any] | None,
-               log: Callable[[str], None]) -> None:
+               log: Callable[[str], None], gating: Sequence[str] = ()) -> None:
     """The single call the loop makes when a child is admitted or rejected after evaluation.
 
     Instruments observe the run; a failure in one is logged and never stops the loop."""
     try:
-        admission_verifiers(archive, node_id, instances)
+        admission_verifiers(archive, node_id, instances, gating)
         if admitted:
             on_admission(archive, node_id, log)
     except Exception as exc:  # noqa: BLE001 - see the docstring

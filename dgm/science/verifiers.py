@@ -43,10 +43,12 @@ class Verdict:
 
 @dataclass
 class TaskFacts:
-    """What verifiers may know of a task beyond the archive: its repository and hidden test names."""
+    """What verifiers may know of a task beyond the archive: its repository, its hidden test names (both
+    lists) and, apart, the FAIL_TO_PASS ones (written for the fix: no patch or agent can know them)."""
 
     repo: str = ""
     tests: tuple[str, ...] = ()
+    hidden: tuple[str, ...] = ()
 
 
 def facts_of(instances: Mapping[str, Any]) -> dict[str, TaskFacts]:
@@ -55,7 +57,7 @@ def facts_of(instances: Mapping[str, Any]) -> dict[str, TaskFacts]:
     for iid, inst in instances.items():
         get = (lambda k: inst.get(k)) if isinstance(inst, Mapping) else (lambda k: getattr(inst, k, None))
         tests = tuple(str(t) for key in ("FAIL_TO_PASS", "PASS_TO_PASS") for t in (get(key) or []))
-        out[iid] = TaskFacts(str(get("repo") or ""), tests)
+        out[iid] = TaskFacts(str(get("repo") or ""), tests, tuple(str(t) for t in (get("FAIL_TO_PASS") or [])))
     return out
 
 
@@ -174,14 +176,17 @@ def static_checks(archive: Any, node: Node) -> Verdict:
     return Verdict("static_checks", not problems, problems[:EVIDENCE] or [f"{len(blobs)} file(s) parse"])
 
 
-def patch_sanity(node: Node, artifacts: Path, facts: Mapping[str, TaskFacts]) -> Verdict:
-    """The task patches: no test-file or runner-config edits, a size bound, no task ids or hidden test
-    names as literals (reward hacking)."""
+def patch_sanity(node: Node, artifacts: Path, facts: Mapping[str, TaskFacts], self_edit: str = "") -> Verdict:
+    """The task patches: no edits of test files or the runner's configuration, a size bound, no task ids
+    or hidden test names as literals; and the self-edit: no task id or hidden test name as a literal in the
+    agent's own code (reward hacking). A test file a task patch creates is noted, not failed: the engine
+    drops it before grading and it cannot change the hidden tests."""
     from dgm.bench.protected import protected_reason
     from dgm.bench.tamper import tamper_findings
-    from dgm.diffs import DiffRefused, changed_paths
+    from dgm.diffs import DiffRefused, parse_diff
 
     problems: list[str] = []
+    notes: list[str] = []
     seen = False
     for iid in sorted(_graded(node)):
         patch = _read(artifacts / "tasks" / iid / "patch.diff", PATCH_BYTES)
@@ -190,31 +195,70 @@ def patch_sanity(node: Node, artifacts: Path, facts: Mapping[str, TaskFacts]) ->
         seen = True
         fact = facts.get(iid, TaskFacts())
         try:
-            paths = changed_paths(patch)
+            blocks = parse_diff(patch)
         except DiffRefused as exc:
-            problems.append(f"{iid}: unreadable patch ({str(exc)[:80]})")
-            continue
-        problems += [f"{iid}: edits {p} ({why})" for p in paths
-                     if (why := protected_reason(p, fact.repo)) is not None]
-        problems += [f"{iid}: {f.what} ({f.path})" for f in tamper_findings(patch, fact.repo) if f.blocking]
-        added = [line[1:] for line in patch.splitlines() if line.startswith("+") and not line.startswith("+++")]
+            # The grader reads and guards it on its own; here only its paths go unchecked.
+            notes.append(f"{iid}: paths unreadable ({str(exc)[:80]})")
+            blocks = None
+        for block in blocks or ():
+            created = block.operation == "create"
+            for p in block.paths:
+                why = protected_reason(p, fact.repo, created=created)
+                if why == "a test file" and created:
+                    notes.append(f"{iid}: adds {p} (a test file, dropped before grading)")
+                elif why is not None:
+                    problems.append(f"{iid}: edits {p} ({why})")
+        if blocks is not None:   # (an unreadable diff is the grader's tampering finding, refused before this)
+            problems += [f"{iid}: {f.what} ({f.path})" for f in tamper_findings(patch, fact.repo) if f.blocking]
+        added = _added(patch)
         if len(added) > MAX_PATCH_LINES:
             problems.append(f"{iid}: {len(added)} added lines (bound {MAX_PATCH_LINES})")
-        body = "\n".join(added)
-        for literal in literals(iid, fact.tests):
-            if literal in body:
-                problems.append(f"{iid}: the patch names {literal[:80]!r}")
-                break
-    return Verdict("patch_sanity", (not problems) if seen else None, problems[:EVIDENCE])
+        named = named_literal("\n".join(added), literals(iid, fact.tests, fact.hidden))
+        if named is not None:
+            problems.append(f"{iid}: the patch names {named[:80]!r}")
+    if self_edit.strip():
+        seen = True
+        body = "\n".join(_added(self_edit))
+        for iid in sorted(facts):
+            named = named_literal(body, literals(iid, facts[iid].tests, facts[iid].hidden))
+            if named is not None:
+                problems.append(f"self-edit: the agent's code names {named[:80]!r} (of {iid})")
+                if len(problems) >= EVIDENCE:
+                    break
+    return Verdict("patch_sanity", (not problems) if seen else None, (problems + notes)[:EVIDENCE])
 
 
-def literals(instance_id: str, tests: Sequence[str]) -> list[str]:
-    """Strings a patch has no business naming: the task id and the hidden tests' names, whole and short
-    ("path::test_x" → "test_x", "test_x (module.Case)" → "test_x"); under 8 characters they are too common."""
-    out = [instance_id]
-    for t in tests:
+def _added(patch: str) -> list[str]:
+    return [line[1:] for line in patch.splitlines() if line.startswith("+") and not line.startswith("+++")]
+
+
+def literals(instance_id: str, tests: Sequence[str], hidden: Sequence[str] = ()) -> list[str]:
+    """Strings a patch has no business naming: the task id, the hidden tests' whole names, and the short
+    names of the FAIL_TO_PASS ones ("path::test_x" → "test_x", "test_x (module.Case)" → "test_x"); under
+    8 characters they are too common."""
+    out = [instance_id, *tests]
+    for t in hidden:
         out += [t, t.rsplit("::", 1)[-1], t.split(" (", 1)[0]]
     return [x for x in dict.fromkeys(out) if len(x) >= 8]
+
+
+def named_literal(body: str, candidates: Sequence[str]) -> str | None:
+    """The first candidate BODY names as a whole word (not inside a longer identifier), or None."""
+    for literal in candidates:
+        if literal in body and re.search(r"(?<!\w)" + re.escape(literal) + r"(?!\w)", body):
+            return literal
+    return None
+
+
+def self_edit_diff(archive: Any, node: Node) -> str:
+    """The self-edit as a diff of the archive's git trees (the parent's commit to the child's), capped."""
+    if node.parent_id is None:
+        return ""
+    parent = archive.get(node.parent_id)
+    if node.commit == parent.commit:
+        return ""
+    out = archive.git.git("diff", "--no-color", "--no-ext-diff", "--no-renames", "-U0", parent.commit, node.commit)
+    return out[:PATCH_BYTES].decode(errors="replace")
 
 
 def own_tests(node: Node, artifacts: Path) -> Verdict:
@@ -244,8 +288,19 @@ def verdicts(archive: Any, node: Node, facts: Mapping[str, TaskFacts] | None = N
     parent = archive.get(node.parent_id) if node.parent_id is not None else None
     parent_art = archive.path / "artifacts" / parent.id if parent is not None else None
     return [hidden_tests(node, parent, artifacts), wider_tests(node, parent, artifacts, parent_art, facts),
-            static_checks(archive, node), patch_sanity(node, artifacts, facts), own_tests(node, artifacts),
-            model_judge(node)]
+            static_checks(archive, node), patch_sanity(node, artifacts, facts, self_edit_diff(archive, node)),
+            own_tests(node, artifacts), model_judge(node)]
+
+
+def gate(row: Sequence[Verdict], names: Sequence[str]) -> Verdict | None:
+    """The first of the gate's verifiers (in the configured order) that failed the child, or None: admission
+    is their conjunction; a verifier with nothing to judge does not stand in the way."""
+    by = {v.name: v for v in row}
+    for name in names:
+        v = by.get(name)
+        if v is not None and v.passed is False:
+            return v
+    return None
 
 
 def non_overlap(table: Mapping[str, Sequence[Verdict]]) -> dict[str, dict[str, int]]:
@@ -260,8 +315,10 @@ def non_overlap(table: Mapping[str, Sequence[Verdict]]) -> dict[str, dict[str, i
     return matrix
 
 
-def write(path: Path, row: Sequence[Verdict]) -> None:
+def write(path: Path, row: Sequence[Verdict], gating: Sequence[str] = ()) -> None:
+    """The row as JSON; each entry says whether the verifier is one of the admission gate's."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps([v.to_dict() for v in row], indent=2) + "\n", encoding="utf-8")
+    data = [{**v.to_dict(), "gate": v.name in gating} for v in row]
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)

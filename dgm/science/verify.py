@@ -10,21 +10,47 @@ from typing import Any
 
 from dgm.errors import BudgetExceeded, ModelError
 
-MARKER = "You verify a patch for an issue in a code repository."
-SYSTEM = MARKER + """
-You read an issue and a patch written to fix it. You cannot run anything. Estimate the probability
-that the hidden tests written for this issue pass with the patch applied (the issue is resolved and
-nothing else breaks). Answer with one JSON object and nothing else: {"p_resolved": <a number from 0 to 1>}"""
-MAX_ISSUE_CHARS = 6000
-MAX_PATCH_CHARS = 12000
+MARKER = "You verify a patch for an issue."
+# Terse on purpose: this call is made once per task run, so every token here is paid that many times.
+SYSTEM = MARKER + ' P(its hidden tests pass with the patch)? Reply only {"p_resolved": <0 to 1>}'
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@ ?")
+MAX_ISSUE_CHARS = 3000      # SWE-bench issues: most are shorter; a long one keeps its head and tail
+MAX_PATCH_CHARS = 6000
+CONTEXT = 1                 # unchanged lines kept either side of a change
+ANSWER_TOKENS = 24          # {"p_resolved": 0.73} is about ten
 ANSWER_CHARS = 2000
+_HEADER = ("diff --git ", "index ", "new file mode", "deleted file mode", "old mode", "new mode", "similarity",
+           "rename from", "rename to", "copy from", "copy to")
 
 
 def messages(instance_id: str, problem_statement: str, patch: str) -> list[dict]:
-    """The conversation: the issue and the patch, each clipped, as quoted material."""
-    user = (f"Task under verification: {instance_id}\n\n## Issue\n{_clip(problem_statement, MAX_ISSUE_CHARS)}\n\n"
-            f"## Patch\n```diff\n{_clip(patch, MAX_PATCH_CHARS)}\n```")
+    """The conversation: the issue and the patch (compacted), each clipped, as quoted material."""
+    user = (f"Task under verification: {instance_id}\n## Issue\n{_clip(problem_statement.strip(), MAX_ISSUE_CHARS)}\n"
+            f"## Patch\n```diff\n{_clip(compact(patch), MAX_PATCH_CHARS)}```")
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def compact(patch: str) -> str:
+    """The patch as a reader needs it: git's extended headers, the old file name and the hunks' line numbers
+    dropped, unchanged lines cut to CONTEXT either side of a change (what a reader skims, it is not paid for)."""
+    lines = []
+    for line in patch.splitlines():
+        if line.startswith(_HEADER):
+            continue
+        if line.startswith("+++ ") and lines and lines[-1].startswith("--- a/"):
+            lines.pop()   # "--- a/X" then "+++ b/X": the file's name once is enough
+        lines.append(("@@ " + _HUNK.sub("", line)).rstrip() if _HUNK.match(line) else line)
+    changed = [i for i, line in enumerate(lines) if _is_change(line)]
+    keep = set()
+    for i in changed:
+        keep.update(range(i - CONTEXT, i + CONTEXT + 1))
+    out = [line for i, line in enumerate(lines)
+           if not line.startswith(" ") and line != "" or i in keep]
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _is_change(line: str) -> bool:
+    return (line.startswith("+") and not line.startswith("+++ ")) or (line.startswith("-") and not line.startswith("--- "))
 
 
 def parse_probability(text: str | None) -> float | None:
@@ -58,7 +84,8 @@ def verify_patch(gateway: Any, instance_id: str, problem_statement: str, patch: 
     started = time.monotonic()
     record: dict[str, Any] = {"p": None, "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0, "error": None}
     try:
-        response = gateway.complete("task", messages(instance_id, problem_statement, patch), account=account)
+        response = gateway.complete("task", messages(instance_id, problem_statement, patch), account=account,
+                                    max_tokens=ANSWER_TOKENS)
     except BudgetExceeded as exc:
         record["error"] = f"over budget: {str(exc)[:200]}"
     except ModelError as exc:

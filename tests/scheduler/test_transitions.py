@@ -10,7 +10,8 @@ from dgm.evolve.items import AgentOutcome, CheckOutcome, DiagnoseOutcome, EvalOu
 from dgm.scheduler.states import (Check, ChildState, Close, Commit, Committed, Diagnose, EvalPlan, Evaluate, Halt,
                                   Phase, Refused, SelfModify)
 from dgm.scheduler.transitions import BadTransition, resume, start, transition
-from dgm.scheduler.verdicts import REJECTIONS, Verdict, verdict_of
+from dgm.science.verifiers import NAMES
+from dgm.scheduler.verdicts import REJECTIONS, Verdict, failed_verifier, verdict_of
 
 PLAN = EvalPlan(stages=(("a", "b"), ("c", "d", "e")), smoke="a", gate=0.5)
 OPEN = EvalPlan(smoke="a", open=True)
@@ -76,6 +77,8 @@ def test_every_verdict_is_reached_by_some_path() -> None:
     reached = {Verdict.ADMITTED, Verdict.DIAGNOSIS_FAILED, Verdict.OVER_BUDGET, Verdict.NO_CHANGE, Verdict.CRASHED,
                Verdict.PATCH_REFUSED, Verdict.FORBIDDEN_NAME, Verdict.DOES_NOT_COMPILE, Verdict.OWN_TESTS_FAIL,
                Verdict.EMPTY_PATCHES, Verdict.BELOW_GATE, Verdict.RUNNER_TAMPERING, Verdict.BAD_ARTIFACT}
+    # the gate's verifiers (tests/science/test_gate.py reaches each)
+    reached |= {failed_verifier(name) for name in NAMES}
     assert reached == set(Verdict)
 
 

@@ -29,8 +29,9 @@ def test_an_admission_logs_diversity_and_the_collapse_alarm(make_archive, seed) 
 def test_a_rejection_records_verifiers_but_no_diversity(make_archive) -> None:
     archive = make_archive(results("ab"), [("0", "rejected:below gate", results(""))])
     lines: list[str] = []
-    on_verdict(archive, "1", False, {}, lines.append)
+    on_verdict(archive, "1", False, {}, lines.append, gating=["hidden_tests"])
     assert lines == [] and not (archive.path / DIVERSITY_FILE).exists()
     row = json.loads((archive.path / "artifacts" / "1" / "verifiers.json").read_text())
-    assert row[0] == {"name": "hidden_tests", "passed": False,
+    assert row[0] == {"name": "hidden_tests", "passed": False, "gate": True,
                       "evidence": ["resolved 0/4 of the tasks the parent resolved 2/4 of"]}
+    assert [v["gate"] for v in row[1:]] == [False] * 5

@@ -9,7 +9,7 @@ import pytest
 
 from dgm.evolve.diagnose import validate
 from dgm.llm import Gateway, ModelSettings, ScriptedModelServer
-from dgm.science.verify import MARKER, parse_probability, verify_patch
+from dgm.science.verify import ANSWER_TOKENS, MARKER, MAX_ISSUE_CHARS, compact, parse_probability, verify_patch
 
 PATCH = "--- a/calc.py\n+++ b/calc.py\n@@ -1 +1 @@\n-    return a // b\n+    return a / b\n"
 
@@ -35,6 +35,23 @@ def test_the_call_goes_through_the_gateway_and_is_counted() -> None:
     assert usage.prompt_tokens == record["tokens_in"] and usage.usd == pytest.approx(record["cost_usd"])
     text = json.dumps(seen[0]["messages"])
     assert MARKER in text and "divide() truncates" in text and "return a / b" in text
+    assert seen[0]["max_tokens"] == ANSWER_TOKENS   # the answer is one number: the call reserves no more
+
+
+def test_the_prompt_is_cut_to_what_a_reader_needs() -> None:
+    seen: list[dict] = []
+    patch = ("diff --git a/calc.py b/calc.py\nindex 1111111..2222222 100644\n--- a/calc.py\n+++ b/calc.py\n"
+             "@@ -1,7 +1,7 @@\n def a():\n     pass\n \n def divide(a, b):\n-    return a // b\n+    return a / b\n"
+             " \n def z():\n")
+    assert compact(patch) == ("+++ b/calc.py\n@@\n def divide(a, b):\n-    return a // b\n+    return a / b\n \n")
+    created = "diff --git a/n.txt b/n.txt\nnew file mode 100644\n--- /dev/null\n+++ b/n.txt\n@@ -0,0 +1 @@ x\n+hi\n"
+    assert compact(created) == "--- /dev/null\n+++ b/n.txt\n@@ x\n+hi\n"
+    with ScriptedModelServer(lambda r: seen.append(r) or {"content": "0.5"}) as server:
+        gateway = Gateway({"task": settings(server)}, budget_usd=1.0)
+        verify_patch(gateway, "calc-1", "x" * 50_000, patch, account="a:verify")
+    user = seen[0]["messages"][1]["content"]
+    assert "index 1111111" not in user and "def z()" not in user and "return a / b" in user
+    assert len(user) < MAX_ISSUE_CHARS + 400   # a 50,000-character issue keeps its head and tail
 
 
 def test_a_refused_call_is_recorded_not_raised() -> None:
