@@ -32,6 +32,7 @@ CALLS_FILE = "llm_calls.jsonl"
 PATH_DIFFS = 200  # steps of the path to the best whose diffs are read for the path table
 ANALYSIS_TIMEOUT = 3600  # seconds an analysis of the instruments may take
 ANALYSIS_CAP = 256_000_000  # bytes of its JSON read
+ANALYSIS_PAUSE = 2.0  # seconds at least between two analyses
 DELTAS_KEPT = 64  # tree changes kept for pages that are a few changes behind (older ones reload the tree)
 
 
@@ -128,6 +129,7 @@ class RunReader:
         self._verify_lock = threading.Lock()
         self._verify: tuple[str, int, str] | None = None   # (archive token, nodes, HTML) of the last analysis
         self._verify_busy = False
+        self._verify_next = 0.0   # monotonic time before which no new analysis starts
 
     def token(self) -> str:
         return self.archive.token()
@@ -182,12 +184,14 @@ class RunReader:
     # ---- the verification instruments (dgm.science.analyze), computed off the request threads ----
     def verification(self) -> tuple[str | None, int, str | None, bool]:
         """(archive token analysed, its node count, the section's HTML, a newer analysis under way).
-        Starts an analysis in the background when the archive moved since the last one."""
+        Starts an analysis in the background when the archive moved since the last one, and at most
+        half the time: after an analysis of t seconds the next waits t seconds (a 10,000-node run takes
+        minutes; a live run changes every few seconds)."""
         token = self.token()
         with self._verify_lock:
             done = self._verify
             stale = done is None or done[0] != token
-            if stale and not self._verify_busy:
+            if stale and not self._verify_busy and time.monotonic() >= self._verify_next:
                 self._verify_busy = True
                 threading.Thread(target=self._analyse, args=(token,), name="verification", daemon=True).start()
             busy = self._verify_busy
@@ -200,8 +204,8 @@ class RunReader:
     def _analyse(self, token: str) -> None:
         from dgm.report.verification import verification_html
 
+        t0 = time.monotonic()
         try:
-            t0 = time.monotonic()
             done = subprocess.run([sys.executable, "-m", "dgm.serve.analyse", str(self.run_dir)],
                                   capture_output=True, timeout=ANALYSIS_TIMEOUT, check=False)
             if done.returncode != 0:
@@ -218,6 +222,7 @@ class RunReader:
         with self._verify_lock:
             self._verify = result
             self._verify_busy = False
+            self._verify_next = time.monotonic() + max(ANALYSIS_PAUSE, time.monotonic() - t0)
 
     def node_view(self, node_id: str) -> tuple[RunView, NodeView]:
         """The current view and one node of it in full (diff, tasks, artifact files); UnknownNode if absent."""

@@ -25,6 +25,7 @@ from dgm.serve import fragments
 from dgm.serve.reader import RunReader, Snapshot, check_node_id
 
 POLL_SECONDS = 0.25        # how often /events looks for a change (the admission → page latency floor)
+VERIFY_ASK_SECONDS = 2.0  # how often an open page's stream asks for a newer analysis of the instruments
 HEARTBEAT_SECONDS = 10.0   # a comment line keeps proxies and the browser from timing the stream out
 FILE_CAP = 2_000_000       # bytes of an artifact file served as text
 STATIC = {
@@ -247,8 +248,11 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         have = self.headers.get("Last-Event-ID") or query.get("since", [""])[0]
         seen = {"progress": "", "verify": ""}
-        beat = time.monotonic()
+        beat = asked = time.monotonic()
         while not self.server.stopping.is_set():
+            if time.monotonic() - asked > VERIFY_ASK_SECONDS:  # a page is open: keep the instruments current
+                reader.verification()
+                asked = time.monotonic()
             if reader.token() != have:
                 chain = reader.deltas_since(have)
                 if chain is None:

@@ -310,6 +310,7 @@
   }
 
   build(JSON.parse($("tree-data").textContent));
+  if (window.performance && performance.mark) { performance.mark("dgm-tree-built"); }  // for scripts/bench_serve.py
   refreshVerify();
   var fromHash = decodeURIComponent((location.hash || "").replace(/^#node-/, ""));
   var start = fromHash || document.body.getAttribute("data-start");
