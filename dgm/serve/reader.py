@@ -125,6 +125,7 @@ class RunReader:
         self.archive.token()  # fail now, with the path, if the index cannot be read
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
+        self._diffs: dict[tuple[str, str], str] = {}  # (parent, node) -> diff: a node's commit never changes
         self._deltas: deque[tuple[str, str, bytes]] = deque(maxlen=DELTAS_KEPT)  # (from, to, JSON)
         self._verify_lock = threading.Lock()
         self._verify: tuple[str, int, str] | None = None   # (archive token, nodes, HTML) of the last analysis
@@ -147,10 +148,14 @@ class RunReader:
                 view = collect(self.archive, with_diffs=False, with_tasks=False)
                 view.link_prefix = "files/"
                 by_id = view.by_id()
+                diffs = {}
                 for node_id in view.best_path[-PATH_DIFFS:]:  # the path table counts each step's lines
                     nv = by_id[node_id]
                     if nv.node.parent_id is not None:
-                        nv.diff = self.archive.diff(nv.node.parent_id, node_id)[:MAX_DIFF_CHARS]
+                        key = (nv.node.parent_id, node_id)
+                        diffs[key] = self._diffs.get(key) or self.archive.diff(*key)[:MAX_DIFF_CHARS]
+                        nv.diff = diffs[key]
+                self._diffs = diffs  # those of the current path only
                 recs, width, height = tree.records(view)
                 if old is not None:
                     change = tree.delta(old.records, recs, width, height)

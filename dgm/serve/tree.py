@@ -9,12 +9,16 @@ score and a tooltip as in the report; past that only the circle, which keeps 10,
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from dgm.report.colors import score_color, text_color
 from dgm.report.model import RunView
 from dgm.report.tree_svg import DX, DY, MARGIN, R, canvas
 from dgm.terminal import inert
+
+_fill = lru_cache(maxsize=4096)(score_color)  # a run has few distinct scores; 10,000 conversions cost 0.1 s
+_ink = lru_cache(maxsize=4096)(text_color)
 
 LABELLED_MAX = 1500  # nodes: up to this many, labels and tooltips as in the report's tree
 
@@ -40,7 +44,7 @@ def records(view: RunView) -> tuple[dict[str, Record], int, int]:
         tip = (inert(f"node {node.id} · gen {node.generation} · {node.status} · score {_score(node.score)}")
                if labelled else "")
         out[node.id] = (node.id, node.parent_id if node.parent_id in parents else None, round(x, 1),
-                        round(y, 1), marks, score_color(node.score), text_color(node.score) if labelled else "",
+                        round(y, 1), marks, _fill(node.score), _ink(node.score) if labelled else "",
                         _score(node.score) if labelled else "", tip)
     return out, width, height
 
