@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.serve.conftest import REPO, trajectory
+from tests.serve.conftest import REPO, trajectory, wait_for
 
 
 def request(served, path: str, *, cookie: str | None = None, method: str = "GET") -> http.client.HTTPResponse:
@@ -62,10 +62,13 @@ def test_the_server_only_reads_the_run(run: Path, serve) -> None:
     mtimes = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
     served = serve(run)
     jar = request(served, f"/?token={served.token}").getheader("Set-Cookie").split(";", 1)[0]
-    for path in ("/", "/api/main", "/api/node?id=0", "/api/node?id=1", "/api/workers",
+    for path in ("/", "/api/main", "/api/tree", "/api/verify", "/api/node?id=0", "/api/node?id=1", "/api/workers",
                  "/api/trajectory?node=1&task=toy__calc-1", "/files/artifacts/1/tasks/toy__calc-1/trajectory.json"):
         resp = request(served, path, cookie=jar)
         assert resp.status == 200, (path, resp.status, resp.read_body[:300])
+    # The instruments' analysis (a child process over the same run) has finished and read it all too.
+    wait_for(lambda: "resolve rate" in request(served, "/api/verify", cookie=jar).read_body.decode(),
+             timeout=60, what="the analysis of the instruments")
     after = digest(run)
     # A WAL reader needs SQLite's shared-memory index; with no writer open, SQLite makes it (and an empty
     # log). Those two are SQLite's, hold no data, and are the next writer's own. Nothing else is new.
