@@ -5,16 +5,34 @@ run neither holds the server's interpreter nor adds to its memory."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import sys
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+PARENT_ENV = "DGM_SERVE_PARENT"
+
+
+def die_with_parent() -> None:
+    """Linux: be sent SIGTERM when the viewer that started us ends (an analysis of a large run may take
+    an hour; it must not outlive the server). If the viewer is already gone, stop now."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    parent = os.environ.get(PARENT_ENV, "")
+    if parent.isdigit() and os.getppid() != int(parent):
+        raise SystemExit(1)
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m dgm.serve.analyse RUN", file=sys.stderr)
         return 2
+    die_with_parent()
     from dgm.science.analyze import analysis
     from dgm.serve.reader import ReadOnlyArchive
 

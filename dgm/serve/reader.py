@@ -212,7 +212,8 @@ class RunReader:
         t0 = time.monotonic()
         try:
             done = subprocess.run([sys.executable, "-m", "dgm.serve.analyse", str(self.run_dir)],
-                                  capture_output=True, timeout=ANALYSIS_TIMEOUT, check=False)
+                                  capture_output=True, timeout=ANALYSIS_TIMEOUT, check=False,
+                                  env={**os.environ, "DGM_SERVE_PARENT": str(os.getpid())})
             if done.returncode != 0:
                 last = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
                 raise RuntimeError(f"exit {done.returncode}: {last[0][:500]}")

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -125,3 +126,22 @@ def test_progress_writes_the_worker_table_for_the_viewer(tmp_path: Path) -> None
     done = json.loads((tmp_path / "progress.json").read_text())
     assert done["finished"] is True and done["workers"] == []
     assert not list(tmp_path.glob(".progress.json.tmp"))  # written by rename, no residue
+
+
+def test_the_instruments_analysis_does_not_outlive_the_viewer(run: Path, tmp_path: Path) -> None:
+    """The analysis child (minutes on a large run) ends with the process that started it."""
+    out = tmp_path / "analysis.json"
+    starter = ("import os, subprocess, sys\n"
+               f"with open({str(out)!r}, 'wb') as f:\n"
+               f"    subprocess.Popen([sys.executable, '-m', 'dgm.serve.analyse', {str(run)!r}], stdout=f,\n"
+               "                     env={**os.environ, 'DGM_SERVE_PARENT': str(os.getpid())})\n"
+               "os._exit(0)\n")  # the viewer gone at once, its child still starting
+    subprocess.run([sys.executable, "-c", starter], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                   check=True, timeout=60)
+    time.sleep(8)  # long enough for the analysis of this run to finish, had it gone on
+    assert out.read_bytes() == b""
+
+    # With its parent alive it runs to the end and prints the instruments.
+    done = subprocess.run([sys.executable, "-m", "dgm.serve.analyse", str(run)], cwd=REPO, capture_output=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120, check=True)
+    assert json.loads(done.stdout)["nodes"] == 2
