@@ -85,8 +85,9 @@ def browser():
     return webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
 
 
-def load_page(driver, url: str) -> tuple[float, float]:
-    """(seconds to the load event, seconds until the tree is drawn and the first node's panel is shown)."""
+def load_page(driver, url: str) -> tuple[float, float, dict]:
+    """(seconds to the load event, seconds until the tree is drawn and the first node's panel is shown,
+    where the time went: the server's answer, the script's drawing of the tree, the page's size)."""
     t0 = time.perf_counter()
     driver.get(url)
     deadline = time.monotonic() + 60
@@ -95,8 +96,11 @@ def load_page(driver, url: str) -> tuple[float, float]:
             raise SystemExit("the page never showed a node")
         time.sleep(0.01)
     shown = time.perf_counter() - t0
-    nav = driver.execute_script("var t = performance.getEntriesByType('navigation')[0]; return t.loadEventEnd;")
-    return nav / 1000.0, shown
+    nav = driver.execute_script("""
+        var t = performance.getEntriesByType('navigation')[0], b = performance.getEntriesByName('dgm-tree-built')[0];
+        return [t.loadEventEnd, t.responseStart - t.requestStart, t.responseEnd, b ? b.startTime : 0, t.encodedBodySize];""")
+    return nav[0] / 1000.0, shown, {"server": nav[1] / 1000.0, "received": nav[2] / 1000.0,
+                                    "built": nav[3] / 1000.0, "kb": nav[4] / 1000.0}
 
 
 WATCH = """
@@ -146,12 +150,14 @@ def measure(run: Path, archive: Archive, k: int, rng: random.Random) -> dict:
     driver = browser()
     try:
         base_rss = rss_mb(proc.pid)[0]
-        load, shown = load_page(driver, url)
+        load, shown, cold_parts = load_page(driver, url)
         cold = (load, shown)
-        load, shown = load_page(driver, url.split("?", 1)[0])  # again, the server's view now cached
+        load, shown, parts = load_page(driver, url.split("?", 1)[0])  # again, the server's view now cached
         lat = latencies(driver, archive, k, rng)
         now, peak = rss_mb(proc.pid)
-        return {"nodes": len(archive), "cold_load": cold[0], "cold_shown": cold[1], "load": load, "shown": shown,
+        return {"nodes": len(archive), "loadavg": os.getloadavg()[0], "cold_load": cold[0], "cold_shown": cold[1], "load": load, "shown": shown,
+                "cold_server": cold_parts["server"], "server": parts["server"], "received": parts["received"],
+                "built": parts["built"], "kb": parts["kb"],
                 "lat_median": statistics.median(lat), "lat_max": max(lat), "rss_idle": base_rss, "rss": now,
                 "rss_peak": peak}
     finally:
@@ -187,12 +193,18 @@ def main() -> None:
         ("cold_load", "page load event, first load", "s", f"< {TARGET_LOAD_S} s"),
         ("cold_shown", "tree drawn + a node's panel, first load", "s", f"< {TARGET_LOAD_S} s"),
         ("shown", "tree drawn + a node's panel, again", "s", f"< {TARGET_LOAD_S} s"),
+        ("cold_server", "  of which the server's answer, first load", "s", ""),
+        ("server", "  of which the server's answer, again", "s", ""),
+        ("received", "  page received, again", "s", ""),
+        ("built", "  tree drawn by the script, again", "s", ""),
+        ("kb", "page size", "kB", ""),
         ("rss_idle", "server memory before the first page", "MB", ""),
+        ("loadavg", "load average (1 min) after the measures", "", ""),
         ("rss", "server memory after load and admissions", "MB", f"< {TARGET_RSS_MB:.0f} MB"),
         ("rss_peak", "server peak memory", "MB", f"< {TARGET_RSS_MB:.0f} MB"),
     ):
         a, b = small[key], big[key]
-        print(f"{label:44}{a:>9.2f}{unit[0]}{b:>9.2f}{unit[0]}{b / a if a else float('nan'):>8.1f}  {target}")
+        print(f"{label:44}{a:>9.2f}{unit[:1] or ' '}{b:>9.2f}{unit[:1] or ' '}{b / a if a else float('nan'):>8.1f}  {target}")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,8 @@ def render(chart: Chart, css_class: str) -> str:
     for s in chart.series:
         pts = [(px(x), py(y)) for x, y in zip(s.xs, s.ys) if y is not None]
         if s.dots and pts:
+            # Marks drawn at the same whole pixel are one mark (10,000 nodes sit on a few hundred).
+            pts = list(dict.fromkeys((round(x), round(y)) for x, y in pts))
             # One path for all the marks: thousands of nodes stay one element, not thousands.
             if s.marker == "x":
                 d = "".join(f"M{x - 3:.0f},{y - 3:.0f}l6,6m0,-6l-6,6" for x, y in pts)
@@ -100,6 +102,16 @@ def render(chart: Chart, css_class: str) -> str:
                 out.append(f'<path class="dots" fill="none" stroke="{s.color}" stroke-opacity=".6" '
                            f'stroke-width="6" stroke-linecap="round" d="{d}"/>')
         elif pts and not s.dots:
+            # A point within half a pixel of the last one kept adds nothing to the drawing, nor does a
+            # step line's point within half a pixel of the last height.
+            kept = [pts[0]]
+            for q in pts[1:]:
+                if (abs(q[1] - kept[-1][1]) >= 0.5 if s.step else
+                        abs(q[0] - kept[-1][0]) >= 0.5 or abs(q[1] - kept[-1][1]) >= 0.5):
+                    kept.append(q)
+            if kept[-1] != pts[-1]:
+                kept.append(pts[-1])
+            pts = kept
             d = [f"M{pts[0][0]:.1f},{pts[0][1]:.1f}"]
             for (xa, ya), (xb, yb) in zip(pts, pts[1:]):
                 d.append(f"H{xb:.1f}V{yb:.1f}" if s.step else f"L{xb:.1f},{yb:.1f}")

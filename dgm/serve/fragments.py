@@ -17,7 +17,6 @@ from dgm.report.model import NodeView, RunView
 from dgm.report.page import summary_html
 from dgm.report.panels import best_path_html, e, fmt_score, panel_html
 from dgm.report.tree_svg import legend_html
-from dgm.serve.tree import lineage_svg
 from dgm.serve.charts import cost_svg, progress_svg
 from dgm.terminal import inert
 
@@ -36,10 +35,10 @@ def static(name: str) -> str:
 
 
 def main_parts(view: RunView) -> dict[str, str]:
-    """The parts of the page that change when the archive does."""
+    """The parts of the page that change when the archive does, but the tree (which the page patches
+    from records: dgm.serve.tree)."""
     parts = {
         "summary": summary_html(view.stats),
-        "tree": lineage_svg(view),
         "path": best_path_html(view),
         "plots": f'<figure id="plot-progress">{progress_svg(view)}</figure>'
                  f'<figure id="plot-cost">{cost_svg(view)}</figure>',
@@ -47,8 +46,14 @@ def main_parts(view: RunView) -> dict[str, str]:
     return {k: inert_html(v) for k, v in parts.items()}
 
 
-def page(view: RunView, parts: dict[str, str], progress: dict | None, token: str) -> str:
-    """The whole page at first load (`parts` from main_parts); later changes arrive as parts."""
+def tree_data(tree_json: bytes) -> str:
+    """The tree's JSON inside the page, in a data block (never run): "<" cannot close the element."""
+    return tree_json.decode().replace("<", "\\u003c")
+
+
+def page(view: RunView, parts: dict[str, str], progress: dict | None, token: str, tree_json: bytes) -> str:
+    """The whole page at first load (`parts` from main_parts, the tree's records as JSON); later
+    changes arrive as tree changes and parts."""
     title = f"dgm serve: {view.run_dir.name}"
     start = view.best_id if view.best_id is not None else (view.nodes[0].node.id if view.nodes else "")
     return (
@@ -64,15 +69,34 @@ def page(view: RunView, parts: dict[str, str], progress: dict | None, token: str
         '<div class="grid"><div class="left">'
         '<section id="tree"><h2>Lineage<span class="zoom"><button data-zoom="out" title="zoom out">−</button>'
         '<button data-zoom="fit" title="fit the width">fit</button><button data-zoom="in" title="zoom in">+'
-        f'</button></span></h2>{legend_html()}<div class="tree-wrap" id="part-tree">{parts["tree"]}</div></section>'
+        f'</button></span></h2>{legend_html()}<div class="tree-wrap" id="part-tree"><svg xmlns="http://www.w3.org/2000/svg" '
+        'class="lineage" id="lineage" role="img" aria-label="lineage tree"></svg></div>'
+        f'<script type="application/json" id="tree-data">{tree_data(tree_json)}</script></section>'
         f'<section id="best-path"><h2>From the seed to the best agent</h2><div id="part-path">{parts["path"]}'
         "</div></section>"
         f'<section id="plots-section"><h2>Plots</h2><div class="plots" id="part-plots">{parts["plots"]}</div>'
-        "</section></div>"
+        "</section>"
+        f'<div id="part-verify">{verify_html(None, 0, None, True)}</div></div>'
         '<section id="node"><p id="hint">Click a node in the tree.</p><div id="part-node"></div>'
         '<div id="part-traj"></div></section></div>'
         '</main><script src="static/serve.js"></script></body></html>\n'
     )
+
+
+# The report's heat map colours its cells with style attributes, which the page's CSP refuses to apply;
+# the colours travel as data attributes instead, and the script sets them through the CSSOM.
+_CELL_STYLE = re.compile(r'style="background:(#[0-9a-f]{6});color:(#[0-9a-f]{3,6})"')
+
+
+def verify_html(token: str | None, nodes: int, html: str | None, busy: bool) -> str:
+    """The verification instruments of dgm.science (the report's section), or what is under way."""
+    if html is not None:
+        html = _CELL_STYLE.sub(r'data-bg="\1" data-fg="\2"', html)
+    if html is None:
+        return ('<section id="verification"><h2>Verification</h2><p class="muted">'
+                + ("Computing the instruments…" if busy else "Not computed yet.") + "</p></section>")
+    more = '<p class="muted">The archive has changed since: a newer analysis is under way.</p>' if busy else ""
+    return inert_html(html[:-len("</section>")] + more + "</section>" if more and html.endswith("</section>") else html)
 
 
 def node_html(view: RunView, nv: NodeView) -> str:

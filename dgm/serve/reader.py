@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +23,17 @@ from dgm.artifacts.bounded import ArtifactInvalid, JsonLimits, parse_bounded
 from dgm.artifacts.files import read_regular
 from dgm.errors import NotAnArchive, UnknownNode
 from dgm.evolve.progress import PROGRESS_FILE
+from dgm.report.panels import e
 from dgm.report.model import MAX_DIFF_CHARS, NodeView, RunView, collect, node_view
+from dgm.serve import tree
 
 PROGRESS_LIMITS = JsonLimits(max_bytes=1_000_000, max_values=20_000, max_depth=8)
 CALLS_FILE = "llm_calls.jsonl"
 PATH_DIFFS = 200  # steps of the path to the best whose diffs are read for the path table
+ANALYSIS_TIMEOUT = 3600  # seconds an analysis of the instruments may take
+ANALYSIS_CAP = 256_000_000  # bytes of its JSON read
+ANALYSIS_PAUSE = 2.0  # seconds at least between two analyses
+DELTAS_KEPT = 64  # tree changes kept for pages that are a few changes behind (older ones reload the tree)
 
 
 def _mtime(path: Path) -> tuple[int, int]:
@@ -84,6 +94,9 @@ class ReadOnlyArchive:
     def diff(self, a: str, b: str) -> str:
         return self.git.diff(self.get(a).commit, self.get(b).commit)
 
+    def tree_hash(self, node_id: str) -> str:
+        return self.git.tree_of(self.get(node_id).commit)
+
     def token(self) -> str:
         """Changes whenever a node is added or updated (the loop stamps updated_at on every write)."""
         count, last = self._conn().execute("SELECT count(*), max(updated_at) FROM nodes").fetchone()
@@ -96,7 +109,11 @@ class Snapshot:
 
     token: str
     view: RunView
+    records: dict[str, tree.Record] = field(default_factory=dict)  # the tree, one record a node
+    width: int = 0
+    height: int = 0
     parts: dict[str, str] | None = None   # the page's pieces for this view, rendered once for every page
+    tree_json: bytes | None = None        # the whole tree as the page loads it, serialised once
 
 
 class RunReader:
@@ -108,6 +125,12 @@ class RunReader:
         self.archive.token()  # fail now, with the path, if the index cannot be read
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
+        self._diffs: dict[tuple[str, str], str] = {}  # (parent, node) -> diff: a node's commit never changes
+        self._deltas: deque[tuple[str, str, bytes]] = deque(maxlen=DELTAS_KEPT)  # (from, to, JSON)
+        self._verify_lock = threading.Lock()
+        self._verify: tuple[str, int, str] | None = None   # (archive token, nodes, HTML) of the last analysis
+        self._verify_busy = False
+        self._verify_next = 0.0   # monotonic time before which no new analysis starts
 
     def token(self) -> str:
         return self.archive.token()
@@ -120,16 +143,92 @@ class RunReader:
         with self._lock:
             token = self.archive.token()
             if self._snapshot is None or self._snapshot.token != token:
-                self._snapshot = None  # let the old view go before the new one is built
+                old = self._snapshot
+                self._snapshot = None
                 view = collect(self.archive, with_diffs=False, with_tasks=False)
                 view.link_prefix = "files/"
                 by_id = view.by_id()
+                diffs = {}
                 for node_id in view.best_path[-PATH_DIFFS:]:  # the path table counts each step's lines
                     nv = by_id[node_id]
                     if nv.node.parent_id is not None:
-                        nv.diff = self.archive.diff(nv.node.parent_id, node_id)[:MAX_DIFF_CHARS]
-                self._snapshot = Snapshot(token, view)
+                        key = (nv.node.parent_id, node_id)
+                        diffs[key] = self._diffs.get(key) or self.archive.diff(*key)[:MAX_DIFF_CHARS]
+                        nv.diff = diffs[key]
+                self._diffs = diffs  # those of the current path only
+                recs, width, height = tree.records(view)
+                if old is not None:
+                    change = tree.delta(old.records, recs, width, height)
+                    self._deltas.append((old.token, token, json.dumps(
+                        {"from": old.token, "token": token, **change}, separators=(",", ":")).encode()))
+                del old  # let the old view go before the pieces of the new one are rendered
+                self._snapshot = Snapshot(token, view, recs, width, height)
             return self._snapshot
+
+    def deltas_since(self, token: str) -> list[tuple[str, bytes]] | None:
+        """The tree changes (new token, JSON) from `token` to the current snapshot, oldest first; None
+        when they are no longer kept (the page then reloads the whole tree)."""
+        current = self.snapshot().token
+        with self._lock:
+            chain: list[tuple[str, bytes]] = []
+            at = token
+            for frm, to, data in self._deltas:
+                if frm == at:
+                    chain.append((to, data))
+                    at = to
+            return chain if at == current else None
+
+    def tree_json(self) -> tuple[str, bytes]:
+        """The whole tree of the current snapshot as the page draws it, serialised once per change."""
+        snap = self.snapshot()
+        if snap.tree_json is None:
+            snap.tree_json = json.dumps({"token": snap.token, **tree.full(snap.records, snap.width, snap.height)},
+                                        separators=(",", ":")).encode()
+        return snap.token, snap.tree_json
+
+    # ---- the verification instruments (dgm.science.analyze), computed off the request threads ----
+    def verification(self) -> tuple[str | None, int, str | None, bool]:
+        """(archive token analysed, its node count, the section's HTML, a newer analysis under way).
+        Starts an analysis in the background when the archive moved since the last one, and at most
+        half the time: after an analysis of t seconds the next waits t seconds (a 10,000-node run takes
+        minutes; a live run changes every few seconds)."""
+        token = self.token()
+        with self._verify_lock:
+            done = self._verify
+            stale = done is None or done[0] != token
+            if stale and not self._verify_busy and time.monotonic() >= self._verify_next:
+                self._verify_busy = True
+                threading.Thread(target=self._analyse, args=(token,), name="verification", daemon=True).start()
+            busy = self._verify_busy
+        return (done[0], done[1], done[2], busy) if done else (None, 0, None, busy)
+
+    def verify_token(self) -> str:
+        done = self._verify
+        return done[0] if done else ""
+
+    def _analyse(self, token: str) -> None:
+        from dgm.report.verification import verification_html
+
+        t0 = time.monotonic()
+        try:
+            done = subprocess.run([sys.executable, "-m", "dgm.serve.analyse", str(self.run_dir)],
+                                  capture_output=True, timeout=ANALYSIS_TIMEOUT, check=False,
+                                  env={**os.environ, "DGM_SERVE_PARENT": str(os.getpid())})
+            if done.returncode != 0:
+                last = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no message"]
+                raise RuntimeError(f"exit {done.returncode}: {last[0][:500]}")
+            data = json.loads(done.stdout[:ANALYSIS_CAP])
+            html = verification_html(data)
+            note = (f'<p class="muted">As of {int(data["nodes"]):,} node(s); computed in '
+                    f"{time.monotonic() - t0:.1f} s.</p>")
+            result = (token, int(data["nodes"]), _append(html, note))
+        except Exception as exc:  # noqa: BLE001 - shown in the panel; the tree keeps working
+            result = (token, 0, f'<section id="verification"><h2>Verification</h2><p class="bad">The instruments '
+                                f"could not be computed: {e(type(exc).__name__)}: {e(exc)}</p></section>")
+        with self._verify_lock:
+            self._verify = result
+            self._verify_busy = False
+            self._verify_next = time.monotonic() + max(ANALYSIS_PAUSE, time.monotonic() - t0)
 
     def node_view(self, node_id: str) -> tuple[RunView, NodeView]:
         """The current view and one node of it in full (diff, tasks, artifact files); UnknownNode if absent."""
@@ -155,6 +254,12 @@ class RunReader:
         if root not in path.resolve().parents:
             raise ArtifactInvalid("is outside the run's artifacts")
         return read_regular(path, max_bytes, head=True)
+
+
+def _append(section: str, html: str) -> str:
+    """`html` added at the end of a <section>…</section>."""
+    end = "</section>"
+    return section[:-len(end)] + html + end if section.endswith(end) else section + html
 
 
 def check_node_id(node_id: Any) -> str:

@@ -25,6 +25,7 @@ from dgm.serve import fragments
 from dgm.serve.reader import RunReader, Snapshot, check_node_id
 
 POLL_SECONDS = 0.25        # how often /events looks for a change (the admission → page latency floor)
+VERIFY_ASK_SECONDS = 2.0  # how often an open page's stream asks for a newer analysis of the instruments
 HEARTBEAT_SECONDS = 10.0   # a comment line keeps proxies and the browser from timing the stream out
 FILE_CAP = 2_000_000       # bytes of an artifact file served as text
 STATIC = {
@@ -57,11 +58,14 @@ class ViewerServer(ThreadingHTTPServer):
         return f"http://{shown}:{port}/?token={self.token}"
 
     def warm(self) -> None:
-        """Build the current view and the page's pieces (what every first request needs)."""
+        """Build the current view, the tree and the page's pieces (what every first request needs), and
+        start the verification instruments."""
         try:
+            self.reader.tree_json()
             snap = self.reader.snapshot()
             if snap.parts is None:
                 snap.parts = fragments.main_parts(snap.view)
+            self.reader.verification()
         except Exception:  # noqa: BLE001 - a failure here shows again, with its message, on the first request
             return
 
@@ -113,7 +117,8 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         route: Callable[[dict[str, list[str]]], None] | None = {
-            "/": self._page, "/api/main": self._main, "/api/node": self._node, "/api/workers": self._workers,
+            "/": self._page, "/api/main": self._main, "/api/tree": self._tree, "/api/verify": self._verify,
+            "/api/node": self._node, "/api/workers": self._workers,
             "/api/trajectory": self._trajectory, "/events": self._events,
         }.get(url.path)
         try:
@@ -166,8 +171,17 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- routes ------------------------------------------------------------------------
     def _page(self, query: dict) -> None:
+        token, tree_json = self.server.reader.tree_json()
         snap = self._parts()
-        self._html(fragments.page(snap.view, snap.parts or {}, self.server.reader.progress(), snap.token))
+        if snap.token != token:  # the archive moved between the two reads: both from the newer one
+            token, tree_json = self.server.reader.tree_json()
+        self._html(fragments.page(snap.view, snap.parts or {}, self.server.reader.progress(), token, tree_json))
+
+    def _tree(self, query: dict) -> None:
+        self._send(HTTPStatus.OK, self.server.reader.tree_json()[1], "application/json")
+
+    def _verify(self, query: dict) -> None:
+        self._html(fragments.verify_html(*self.server.reader.verification()))
 
     def _parts(self) -> Snapshot:
         snap = self.server.reader.snapshot()
@@ -177,7 +191,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _main(self, query: dict) -> None:
         snap = self._parts()
-        self._json({"token": snap.token, "best": snap.view.best_id, "nodes": len(snap.view.nodes), **snap.parts})
+        self._json({"token": snap.token, "best": snap.view.best_id, "nodes": len(snap.view.nodes), **(snap.parts or {})})
 
     def _node(self, query: dict) -> None:
         view, nv = self.server.reader.node_view(query.get("id", [""])[0])
@@ -220,7 +234,11 @@ class Handler(BaseHTTPRequestHandler):
         self._send(HTTPStatus.OK, data, "text/plain; charset=utf-8")
 
     def _events(self, query: dict) -> None:
-        """Server-sent events: `archive` when a node is added or changed, `progress` when the loop reports."""
+        """Server-sent events. `tree`: one change of the tree (new and changed nodes, moved positions),
+        from the page's archive token to the next, its id the new token; `archive`: the page is too far
+        behind for changes and reloads the tree; `progress`: the loop reported; `verify`: a newer
+        analysis of the instruments is ready. The page's token comes as ?since= and, when the browser
+        reconnects by itself, as Last-Event-ID."""
         reader = self.server.reader
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
@@ -228,11 +246,22 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
-        seen = {"archive": "", "progress": ""}
-        beat = time.monotonic()
+        have = self.headers.get("Last-Event-ID") or query.get("since", [""])[0]
+        seen = {"progress": "", "verify": ""}
+        beat = asked = time.monotonic()
         while not self.server.stopping.is_set():
-            now = {"archive": reader.token(), "progress": reader.progress_token()}
-            for name, token in now.items():
+            if time.monotonic() - asked > VERIFY_ASK_SECONDS:  # a page is open: keep the instruments current
+                reader.verification()
+                asked = time.monotonic()
+            if reader.token() != have:
+                chain = reader.deltas_since(have)
+                if chain is None:
+                    have = reader.snapshot().token
+                    self.wfile.write(f"id: {have}\nevent: archive\ndata: {json.dumps(have)}\n\n".encode())
+                for have, data in chain or ():
+                    self.wfile.write(f"id: {have}\nevent: tree\ndata: ".encode() + data + b"\n\n")
+                beat = time.monotonic()
+            for name, token in (("progress", reader.progress_token()), ("verify", reader.verify_token())):
                 if token != seen[name]:
                     seen[name] = token
                     self.wfile.write(f"event: {name}\ndata: {json.dumps(token)}\n\n".encode())

@@ -8,10 +8,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.serve.conftest import REPO, trajectory
+from tests.serve.conftest import REPO, trajectory, wait_for
 
 
 def request(served, path: str, *, cookie: str | None = None, method: str = "GET") -> http.client.HTTPResponse:
@@ -62,10 +63,13 @@ def test_the_server_only_reads_the_run(run: Path, serve) -> None:
     mtimes = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
     served = serve(run)
     jar = request(served, f"/?token={served.token}").getheader("Set-Cookie").split(";", 1)[0]
-    for path in ("/", "/api/main", "/api/node?id=0", "/api/node?id=1", "/api/workers",
+    for path in ("/", "/api/main", "/api/tree", "/api/verify", "/api/node?id=0", "/api/node?id=1", "/api/workers",
                  "/api/trajectory?node=1&task=toy__calc-1", "/files/artifacts/1/tasks/toy__calc-1/trajectory.json"):
         resp = request(served, path, cookie=jar)
         assert resp.status == 200, (path, resp.status, resp.read_body[:300])
+    # The instruments' analysis (a child process over the same run) has finished and read it all too.
+    wait_for(lambda: "resolve rate" in request(served, "/api/verify", cookie=jar).read_body.decode(),
+             timeout=60, what="the analysis of the instruments")
     after = digest(run)
     # A WAL reader needs SQLite's shared-memory index; with no writer open, SQLite makes it (and an empty
     # log). Those two are SQLite's, hold no data, and are the next writer's own. Nothing else is new.
@@ -122,3 +126,22 @@ def test_progress_writes_the_worker_table_for_the_viewer(tmp_path: Path) -> None
     done = json.loads((tmp_path / "progress.json").read_text())
     assert done["finished"] is True and done["workers"] == []
     assert not list(tmp_path.glob(".progress.json.tmp"))  # written by rename, no residue
+
+
+def test_the_instruments_analysis_does_not_outlive_the_viewer(run: Path, tmp_path: Path) -> None:
+    """The analysis child (minutes on a large run) ends with the process that started it."""
+    out = tmp_path / "analysis.json"
+    starter = ("import os, subprocess, sys\n"
+               f"with open({str(out)!r}, 'wb') as f:\n"
+               f"    subprocess.Popen([sys.executable, '-m', 'dgm.serve.analyse', {str(run)!r}], stdout=f,\n"
+               "                     env={**os.environ, 'DGM_SERVE_PARENT': str(os.getpid())})\n"
+               "os._exit(0)\n")  # the viewer gone at once, its child still starting
+    subprocess.run([sys.executable, "-c", starter], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                   check=True, timeout=60)
+    time.sleep(8)  # long enough for the analysis of this run to finish, had it gone on
+    assert out.read_bytes() == b""
+
+    # With its parent alive it runs to the end and prints the instruments.
+    done = subprocess.run([sys.executable, "-m", "dgm.serve.analyse", str(run)], cwd=REPO, capture_output=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120, check=True)
+    assert json.loads(done.stdout)["nodes"] == 2

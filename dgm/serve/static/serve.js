@@ -1,10 +1,15 @@
 // The live viewer. Every piece of markup comes from the server, rendered and escaped there
-// (dgm/serve/fragments.py); this script swaps pieces in, toggles classes and `hidden`, and
-// never builds markup from data.
+// (dgm/serve/fragments.py); this script swaps those pieces in, toggles classes and `hidden`, and never
+// parses markup built from data. The lineage tree is drawn here from the server's records (numbers,
+// colours, marks from a fixed list, and texts the server made inert, set as attributes and
+// textContent), and patched in place from the changes the event stream carries (dgm/serve/tree.py).
 (function () {
   "use strict";
-  var selected = null, scaleNow = 1, known = null, mainToken = document.body.getAttribute("data-token");
+  var NS = "http://www.w3.org/2000/svg";
+  var selected = null, scaleNow = 1;
   var live = document.getElementById("live");
+  // The drawn tree: the records by id, their <g> elements, the nodes drawn after the first load.
+  var tree = {token: null, labels: false, r: 17, rec: {}, els: {}, fresh: {}, edges: null, best: null, nodes: null};
 
   function $(id) { return document.getElementById(id); }
   function get(url) {
@@ -15,10 +20,6 @@
   }
   function svg() { return document.getElementById("lineage"); }
   function base(s) {
-    if (!s.hasAttribute("data-w")) {
-      s.setAttribute("data-w", s.getAttribute("width"));
-      s.setAttribute("data-h", s.getAttribute("height"));
-    }
     return [+s.getAttribute("data-w"), +s.getAttribute("data-h")];
   }
   // The SVG has a viewBox: changing its width and height scales the whole drawing.
@@ -35,26 +36,162 @@
     return el && wrap ? Math.min(1, (wrap.clientWidth - 8) / base(el)[0]) : 1;
   }
   function centerOn(id) {
-    var g = document.getElementById("tree-node-" + id), wrap = $("part-tree");
+    var g = tree.els[id], wrap = $("part-tree");
     if (!g || !wrap) { return; }
     var r = g.getBoundingClientRect(), w = wrap.getBoundingClientRect();
     wrap.scrollLeft += (r.left + r.width / 2) - (w.left + w.width / 2);
     wrap.scrollTop += (r.top + r.height / 2) - (w.top + w.height / 2);
   }
-  function mark() {
-    var seen = known || {};  // nodes drawn since the page opened are flagged "new" once
-    document.querySelectorAll("svg.lineage .node").forEach(function (n) {
-      var id = n.getAttribute("data-node");
-      n.classList.toggle("selected", id === selected);
-      if (known && !known[id]) { n.classList.add("new"); }
-      seen[id] = true;
-    });
-    known = seen;
+
+  // ---- the tree ------------------------------------------------------------------------
+  // A record: [id, parent, x, y, marks, fill, label colour, score text, tooltip].
+  function make(tag, cls) {
+    var x = document.createElementNS(NS, tag);
+    if (cls) { x.setAttribute("class", cls); }
+    return x;
+  }
+  function classes(id) {
+    var r = tree.rec[id];
+    return "node " + r[4] + (tree.fresh[id] ? " new" : "") + (id === selected ? " selected" : "");
+  }
+  function paint(g, r) {
+    var id = r[0], R = tree.r, marks = " " + r[4] + " ", c;
+    g.setAttribute("class", classes(id));
+    g.setAttribute("transform", "translate(" + r[2] + "," + r[3] + ")");
+    while (g.firstChild) { g.removeChild(g.firstChild); }
+    if (tree.labels) {
+      c = make("title");
+      c.textContent = r[8];
+      g.appendChild(c);
+    }
+    if (marks.indexOf(" best ") >= 0) {
+      c = make("circle", "best-ring");
+      c.setAttribute("r", String(R + 6));
+      g.appendChild(c);
+    }
+    c = make("circle", "dot");
+    c.setAttribute("r", String(R));
+    c.setAttribute("fill", r[5]);
+    g.appendChild(c);
+    if (tree.labels) {
+      c = make("text", "id");
+      c.setAttribute("dy", "4");
+      c.setAttribute("fill", r[6]);
+      c.textContent = id.length <= 4 ? id : id.slice(0, 3) + "…";
+      g.appendChild(c);
+    }
+    if (marks.indexOf(" rejected ") >= 0) {
+      c = make("path", "cross");
+      c.setAttribute("d", "M" + (R - 6) + "," + (-R - 2) + " l8,8 m0,-8 l-8,8");
+      g.appendChild(c);
+    }
+    if (tree.labels) {
+      c = make("text", "score");
+      c.setAttribute("x", String(R + 4));
+      c.setAttribute("dy", "4");
+      c.textContent = r[7];
+      g.appendChild(c);
+    }
+  }
+  function node(r) {
+    var g = make("g"), id = r[0];
+    g.setAttribute("data-node", id);
+    g.setAttribute("id", "tree-node-" + id);
+    if (tree.labels) { g.setAttribute("tabindex", "0"); g.setAttribute("role", "button"); }
+    tree.rec[id] = r;
+    tree.els[id] = g;
+    paint(g, r);
+    return g;
+  }
+  // Every edge in two paths (plain, and the path to the best), from the records' positions.
+  function edges() {
+    var plain = [], best = [], R = tree.r, id, r, p, ym;
+    for (id in tree.rec) {
+      r = tree.rec[id];
+      p = r[1] === null ? null : tree.rec[r[1]];
+      if (!p) { continue; }
+      ym = (p[3] + r[3]) / 2;
+      (r[4].indexOf("on-path") >= 0 && p[4].indexOf("on-path") >= 0 ? best : plain).push(
+        "M" + p[2] + "," + (p[3] + R) + "C" + p[2] + "," + ym + " " + r[2] + "," + ym + " " + r[2] + "," + (r[3] - R));
+    }
+    tree.edges.setAttribute("d", plain.join(""));
+    tree.best.setAttribute("d", best.join(""));
+  }
+  function size(w, h) {
+    var el = svg();
+    el.setAttribute("viewBox", "0 0 " + w + " " + h);
+    el.setAttribute("data-w", String(w));
+    el.setAttribute("data-h", String(h));
+    zoom(scaleNow);
+  }
+  // The whole tree (first load, or after losing track of the changes).
+  function build(data) {
+    var el = svg(), frag = document.createDocumentFragment(), before = tree.token ? tree.rec : null, i, r;
+    while (el.firstChild) { el.removeChild(el.firstChild); }
+    tree.token = data.token;
+    tree.labels = !!data.labels;
+    tree.r = data.r;
+    tree.rec = {};
+    tree.els = {};
+    el.setAttribute("class", "lineage" + (tree.labels ? "" : " compact"));
+    var g = make("g", "edges");
+    tree.edges = g.appendChild(make("path", "edge"));
+    tree.best = g.appendChild(make("path", "edge best-path"));
+    el.appendChild(g);
+    for (i = 0; i < data.nodes.length; i++) {
+      r = data.nodes[i];
+      if (before && !before[r[0]]) { tree.fresh[r[0]] = true; }
+      frag.appendChild(node(r));
+    }
+    tree.nodes = make("g", "nodes");
+    tree.nodes.appendChild(frag);
+    el.appendChild(tree.nodes);
+    edges();
+    size(data.w, data.h);
+  }
+  // One change: only the new and changed nodes are (re)painted, moved ones get a new position.
+  function patch(d) {
+    if (d.from !== tree.token || !!d.labels !== tree.labels) { reloadTree(); return; }
+    var touched = false, i, r, g, m = d.moves;
+    for (i = 0; i < d.nodes.length; i++) {
+      r = d.nodes[i];
+      g = tree.els[r[0]];
+      if (g) { tree.rec[r[0]] = r; paint(g, r); } else { tree.fresh[r[0]] = true; tree.nodes.appendChild(node(r)); }
+      if (selected !== null && (r[0] === selected || r[1] === selected)) { touched = true; }
+    }
+    for (i = 0; i < m.length; i += 3) {
+      r = tree.rec[m[i]];
+      if (!r) { continue; }
+      r[2] = m[i + 1];
+      r[3] = m[i + 2];
+      tree.els[m[i]].setAttribute("transform", "translate(" + r[2] + "," + r[3] + ")");
+    }
+    edges();
+    if (d.w !== base(svg())[0] || d.h !== base(svg())[1]) { size(d.w, d.h); }
+    tree.token = d.token;
+    refreshParts();
+    refreshVerify();
+    if (touched) { showNode(selected, false); }
+  }
+  function reloadTree() {
+    return get("api/tree").then(function (r) { return r.json(); }).then(function (data) {
+      var wrap = $("part-tree"), left = wrap.scrollLeft, top = wrap.scrollTop;
+      build(data);
+      wrap.scrollLeft = left;
+      wrap.scrollTop = top;
+      refreshParts();
+      refreshVerify();
+      if (selected !== null) { showNode(selected, false); }
+    }).catch(function () { /* the next event retries */ });
+  }
+  function select(id) {
+    var was = selected;
+    selected = id;
+    [was, id].forEach(function (k) { if (k !== null && tree.els[k]) { tree.els[k].setAttribute("class", classes(k)); } });
   }
 
   function showNode(id, scroll) {
-    selected = id;
-    mark();
+    select(id);
     return get("api/node?id=" + encodeURIComponent(id)).then(function (r) { return r.text(); }).then(function (html) {
       if (selected !== id) { return; }
       var box = $("node"), top = box.scrollTop, same = $("part-node").getAttribute("data-node") === id;
@@ -67,20 +204,23 @@
     }).catch(function () { /* the node may not be readable yet: the next change retries */ });
   }
 
-  function refreshMain() {
+  // The page's other pieces that follow the archive: summary, path to the best, plots.
+  function refreshParts() {
     return get("api/main").then(function (r) { return r.json(); }).then(function (m) {
-      var wrap = $("part-tree"), left = wrap.scrollLeft, top = wrap.scrollTop;
       $("part-summary").innerHTML = m.summary;
       $("part-path").innerHTML = m.path;
       $("part-plots").innerHTML = m.plots;
-      wrap.innerHTML = m.tree;
-      zoom(scaleNow);
-      wrap.scrollLeft = left;
-      wrap.scrollTop = top;
-      mainToken = m.token;
-      mark();
-      if (selected !== null) { showNode(selected, false); }
     }).catch(function () { /* next event retries */ });
+  }
+  function refreshVerify() {
+    return get("api/verify").then(function (r) { return r.text(); }).then(function (html) {
+      $("part-verify").innerHTML = html;
+      $("part-verify").querySelectorAll("td[data-bg]").forEach(function (td) {
+        var bg = td.getAttribute("data-bg"), fg = td.getAttribute("data-fg"), hex = /^#[0-9a-f]{3,6}$/;
+        if (hex.test(bg)) { td.style.backgroundColor = bg; }
+        if (hex.test(fg)) { td.style.color = fg; }
+      });
+    }).catch(function () {});
   }
   function refreshWorkers() {
     return get("api/workers").then(function (r) { return r.text(); }).then(function (html) {
@@ -158,16 +298,20 @@
 
   // Live: the server says when the archive or the loop's progress changed.
   function connect() {
-    var es = new EventSource("events");
+    var es = new EventSource("events?since=" + encodeURIComponent(tree.token));
     es.addEventListener("open", function () { live.textContent = "live"; live.className = "live on"; });
     es.addEventListener("error", function () { live.textContent = "reconnecting…"; live.className = "live off"; });
+    es.addEventListener("tree", function (ev) { patch(JSON.parse(ev.data)); });
     es.addEventListener("archive", function (ev) {
-      if (JSON.parse(ev.data) !== mainToken) { refreshMain(); }
+      if (JSON.parse(ev.data) !== tree.token) { reloadTree(); }
     });
     es.addEventListener("progress", function () { refreshWorkers(); });
+    es.addEventListener("verify", function () { refreshVerify(); });
   }
 
-  mark();
+  build(JSON.parse($("tree-data").textContent));
+  if (window.performance && performance.mark) { performance.mark("dgm-tree-built"); }  // for scripts/bench_serve.py
+  refreshVerify();
   var fromHash = decodeURIComponent((location.hash || "").replace(/^#node-/, ""));
   var start = fromHash || document.body.getAttribute("data-start");
   if (fitScale() < 1 && fitScale() >= 0.45) { zoom(fitScale()); }
