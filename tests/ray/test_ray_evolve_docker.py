@@ -27,12 +27,16 @@ SMALL = ["evolve.iterations=1", "dataset.stages=[1]"]
 BROKEN_SLOTS = 3
 
 
-def evolve(run_dir: Path, store: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
-    args = [sys.executable, "-m", "dgm.evolve", str(CONFIG), "-c", f'run.dir="{run_dir}"',
-            "-c", f'dataset.store="{store}"']
-    for item in [*SMALL, *extra]:
-        args += ["-c", item]
-    return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def evolve(run_dir: Path, store: Path, *extra: str, env: dict | None = None, resume: bool = False) -> subprocess.Popen:
+    if resume:
+        args = [sys.executable, "-m", "dgm.evolve", "--resume", str(run_dir)]
+    else:
+        args = [sys.executable, "-m", "dgm.evolve", str(CONFIG), "-c", f'run.dir="{run_dir}"',
+                "-c", f'dataset.store="{store}"']
+        for item in [*SMALL, *extra]:
+            args += ["-c", item]
+    return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 400) -> str:
@@ -269,3 +273,45 @@ def test_a_returning_node_is_checked_and_builds_a_missing_image_once(cluster: Cl
         ray.shutdown()
         if tag:
             docker.from_env().images.remove(tag, force=True)
+
+
+def test_a_ray_run_whose_driver_is_killed_resumes_to_the_local_pools_archive(
+        local: Path, cluster: Cluster, store: Path, tmp_path: Path) -> None:
+    """SIGKILL the driver (the evolve process) once it has paid for a model call and one of its
+    sandboxes runs on the cluster, then --resume on Ray: nothing duplicated, nothing lost, the same
+    verdicts and scores as the local pool, and the sandboxes the dead driver left are swept."""
+    import os
+    import signal
+
+    run_dir = tmp_path / "run"
+    proc = evolve(run_dir, store, *on_ray(cluster), env=cluster.env)
+    deadline = time.monotonic() + 400
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail("the run ended before a sandbox ran:\n" + proc.stdout.read()[-3000:])
+            calls = run_dir / "llm_calls.jsonl"  # a model call was paid for: the resume must reload the ledger
+            if calls.exists() and calls.stat().st_size and containers_of(run_id(run_dir)):
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.3)
+        else:
+            pytest.fail("no sandbox of the run appeared")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    out = finish(evolve(run_dir, store, env=cluster.env, resume=True))
+    assert "ray: connected to" in out
+    log = (run_dir / "log.txt").read_text()
+    assert "resuming run" in log and "the run had spent $" in log
+    facts, want = archive_facts(run_dir), archive_facts(local)
+    assert set(facts) == set(want)  # each slot's child exists once
+    for slot, f in facts.items():
+        w = want[slot]
+        assert (f["parent"], f["status"], f["tree"], f["stages"], f["score"]) == \
+            (w["parent"], w["status"], w["tree"], w["stages"], w["score"]), slot
+        assert {k: r["resolved"] for k, r in f["results"].items()} == \
+            {k: r["resolved"] for k, r in w["results"].items()}, slot
+    fsck_clean(run_dir)
+    assert containers_of(run_id(run_dir)) == []
