@@ -3,6 +3,7 @@ sets, and the collapse alarm (pass@1 rising while pass@k for the largest proper 
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Sequence
@@ -85,11 +86,32 @@ def snapshot(nodes: Sequence[Node], node_id: str) -> Snapshot:
 
 
 def history(nodes: Sequence[Node], window: int = WINDOW) -> list[Snapshot]:
-    """One snapshot per admitted node in id order, the archive as it stood with the admitted up to it."""
+    """One snapshot per admitted node in id order, the archive as it stood with the admitted up to it.
+
+    The same numbers as snapshot() of each prefix, kept up as each agent joins: the union, intersection
+    and pairwise sums grow by one agent's share (pairs are summed over distinct solved sets, of which
+    there are few), so a run's whole history costs O(agents × distinct sets), not O(agents³)."""
     out: list[Snapshot] = []
     admitted = sorted((n for n in nodes if n.status == "admitted" and n.score is not None), key=lambda n: int(n.id))
+    top: list[tuple[float, int, Node]] = []        # the prefix ranked as ranked() ranks it
+    ran: set[str] = set()                          # every task an agent of the prefix ran
+    hit: set[str] = set()                          # every task one of them solved
+    common: set[str] | None = None                 # the tasks all of them ran
+    counts: dict[frozenset[str], int] = {}         # agents per distinct solved set
+    distance = 0.0                                 # sum of pairwise Jaccard distances
     for i, node in enumerate(admitted):
-        out.append(snapshot(admitted[:i + 1], node.id))
+        mine, tasks = solved(node), set(node.results)
+        distance += sum(c * jaccard_distance(mine, other) for other, c in counts.items())
+        counts[mine] = counts.get(mine, 0) + 1
+        ran |= tasks
+        hit |= mine
+        common = tasks if common is None else common & tasks
+        bisect.insort(top, (-float(node.score), int(node.id), node), key=lambda t: t[:2])
+        pass_at = {str(k): pass_at_k([t[2] for t in top[:k]], None) for k in KS if k is not None}
+        pass_at["all"] = len(hit & common) / len(common) if common else None
+        pairs = (i + 1) * i // 2
+        out.append(Snapshot(node.id, i + 1, pass_at, len(hit) / len(ran) if ran else None,
+                            distance / pairs if pairs else None, len(counts)))
     for i, snap in enumerate(out):
         snap.alarm = collapse(out[:i + 1], window)
     return out

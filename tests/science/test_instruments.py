@@ -130,3 +130,43 @@ def test_prediction_totals_are_micro_averages_over_the_self_edits(make_archive) 
     # node 1 fixed c (predicted c, d; zz never ran); node 2 fixed nothing, broke b (predicted a)
     assert total == {"edits": 2, "fixed": 1, "broken": 1, "fix_precision": 1 / 3, "fix_recall": 1.0,
                      "break_recall": 0.0}
+
+
+def test_history_kept_up_agent_by_agent_equals_each_prefix_measured_afresh(make_archive) -> None:
+    """history() grows its sums as each agent joins; every snapshot must equal snapshot() of that prefix,
+    on an archive with ties in score, repeated solved sets and agents that ran different tasks."""
+    rng = random.Random(7)
+    children = []
+    for i in range(24):
+        ran = "abcdef" if i % 5 else "abcd"
+        solved = "".join(t for t in ran if rng.random() < 0.4)
+        children.append(("0", "admitted" if rng.random() < 0.8 else "rejected:below gate",
+                         results(solved, ran)))
+    nodes = make_archive(results("ab", "abcdef"), children).nodes()
+    snaps = diversity.history(nodes)
+    admitted = sorted((n for n in nodes if n.status == "admitted" and n.score is not None), key=lambda n: int(n.id))
+    assert len(snaps) == len(admitted) > 15
+    for i, snap in enumerate(snaps):
+        want = diversity.snapshot(admitted[:i + 1], admitted[i].id)
+        assert (snap.node_id, snap.admitted, snap.pass_at, snap.coverage, snap.distinct) == \
+            (want.node_id, want.admitted, want.pass_at, want.coverage, want.distinct), i
+        assert snap.jaccard == pytest.approx(want.jaccard) if want.jaccard is not None else snap.jaccard is None
+
+
+def test_a_recorded_row_of_verdicts_is_read_back_and_a_malformed_one_is_not(tmp_path) -> None:
+    from dgm.science import verifiers
+
+    row = [verifiers.Verdict(name, (True, False, None)[i % 3], [f"evidence {i}"]) for i, name in enumerate(verifiers.NAMES)]
+    path = tmp_path / "verifiers.json"
+    verifiers.write(path, list(reversed(row)), gating=["patch_sanity"])
+    assert verifiers.recorded(path) == row  # in NAMES order, whatever order it was written in
+    text = path.read_text()
+    for bad in (text.replace('"hidden_tests"', '"made_up"'), text.replace('"passed": false', '"passed": "no"', 1),
+                text.replace('"evidence 0"', "7"), "[]", '{"a": 1}', "[" * 50 + "]" * 50):
+        path.write_text(bad)
+        assert verifiers.recorded(path) is None, bad[:80]
+    path.unlink()
+    (tmp_path / "elsewhere.json").write_text(text)
+    path.symlink_to(tmp_path / "elsewhere.json")
+    assert verifiers.recorded(path) is None  # a link is not a record
+    assert verifiers.recorded(tmp_path / "absent.json") is None
