@@ -91,7 +91,10 @@ def analysis(archive: Any, facts: Mapping[str, verifiers.TaskFacts] | None = Non
         fix, brk = predictions.id_list(d.get("expected_fix")), predictions.id_list(d.get("may_break"))
         s = predictions.score(by_id[n.parent_id].results, n.results, fix, brk)
         preds.append({"node": n.id, "parent": n.parent_id, **s.to_dict()})
-    table = {n.id: verifiers.verdicts(archive, n, facts) for n in nodes if n.id != "0" and n.status != "pending"
+    # The row recorded at each child's verdict (what the gate saw); computed afresh for runs made before
+    # the verdicts were recorded.
+    table = {n.id: verifiers.recorded(archive.path / "artifacts" / n.id / "verifiers.json")
+             or verifiers.verdicts(archive, n, facts) for n in nodes if n.id != "0" and n.status != "pending"
              and (n.results or (archive.path / "artifacts" / n.id / "stage0").is_dir())}
     snaps = diversity.history(nodes)
     ranked = diversity.ranked(nodes)

@@ -25,6 +25,7 @@ SOURCE_BYTES = 1_000_000
 EVIDENCE = 5                # items of evidence kept per verifier
 FAILED = {"FAILED", "ERROR"}
 LOG_BYTES = 4_000_000
+RECORD_BYTES = 256_000     # a recorded row of verdicts (verifiers.json)
 # pytest -rA summary lines ("PASSED path::test") and unittest/Django verbose lines ("test_x (mod.Case) ... ok").
 _PYTEST = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL)\s+(\S+)")
 _UNITTEST = re.compile(r"^(\w+ \([\w.]+\))(?: .*)? \.\.\. (ok|FAIL|ERROR|skipped)")
@@ -313,6 +314,26 @@ def non_overlap(table: Mapping[str, Sequence[Verdict]]) -> dict[str, dict[str, i
                 if a != b and by.get(a) is False and by.get(b) is True:
                     matrix[a][b] += 1
     return matrix
+
+
+def recorded(path: Path) -> list[Verdict] | None:
+    """The row write() recorded at the child's verdict, in NAMES order; None when there is none, or it is
+    not one full row of well-formed verdicts (then the caller computes them afresh)."""
+    try:
+        data = parse_bounded(read_regular(path, RECORD_BYTES), JsonLimits(max_bytes=RECORD_BYTES, max_depth=4))
+    except (OSError, ArtifactInvalid):
+        return None
+    if not isinstance(data, list):
+        return None
+    by: dict[str, Verdict] = {}
+    for entry in data:
+        if not isinstance(entry, dict) or entry.get("name") not in NAMES or entry.get("passed") not in (True, False, None):
+            return None
+        evidence = entry.get("evidence")
+        if not isinstance(evidence, list) or not all(isinstance(e, str) for e in evidence):
+            return None
+        by[entry["name"]] = Verdict(entry["name"], entry["passed"], [e[:500] for e in evidence[:EVIDENCE]])
+    return [by[name] for name in NAMES] if set(by) == set(NAMES) else None
 
 
 def write(path: Path, row: Sequence[Verdict], gating: Sequence[str] = ()) -> None:
