@@ -9,7 +9,6 @@ process group is killed at the wall-clock limit, and with the dgm process that s
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -20,6 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
@@ -27,7 +27,7 @@ from dgm.errors import SandboxError
 from dgm.sandbox.execstream import Capture, parse_frames
 from dgm.sandbox.runtime import KILL_GRACE, WORK_DIRS, RunOutcome, Runtime, StartSpec
 from dgm.sandbox.seccomp import compile_filter
-from dgm.sandbox.supervisor import SCRIPT
+from dgm.sandbox.supervisor import SCRIPT, encode_limits, encode_request
 from dgm.sandbox.unprivileged import Account, account_hint, sandbox_account
 
 EXIT, READY = 3, 4
@@ -44,6 +44,24 @@ def _pipe_with(data: bytes) -> int:
     os.write(w, data)
     os.close(w)
     return r
+
+
+@lru_cache(maxsize=32)
+def _top_level(root: str) -> tuple[tuple[str, str | None], ...]:
+    """(name, symlink target or None) of each top-level entry of an unpacked image that is bound
+    into the sandbox. An unpacked image never changes (a rebuilt image is a new directory), so
+    this is read once per process, not at every start."""
+    skip = _SKIP | {p.strip("/").split("/")[0] for p in WORK_DIRS}
+    return tuple((e.name, os.readlink(e) if e.is_symlink() else None)
+                 for e in sorted(Path(root).iterdir()) if e.name not in skip)
+
+
+@lru_cache(maxsize=8)
+def _account_env(account: Account) -> dict[str, str]:
+    """The environment bubblewrap (or the portal) starts with: the account's (bubblewrap clears it
+    for the sandbox), without a runtime directory, which bubblewrap does not use."""
+    return {"HOME": account.home, "USER": account.name, "LOGNAME": account.name,
+            "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"}
 
 
 class Portal:
@@ -76,8 +94,9 @@ class Portal:
             return argv
         a = self.account
         mounts = " && ".join(f"mount --bind {shlex.quote(str(s))} {shlex.quote(str(t))}" for s, t in self.binds)
+        # The environment is the account's already (Popen's env): no `env -i` step.
         drop = ["setpriv", f"--reuid={a.uid}", f"--regid={a.gid}", "--clear-groups", "--inh-caps=-all",
-                "--bounding-set=-all", "env", "-i", *(f"{k}={v}" for k, v in a.env().items())]
+                "--bounding-set=-all"]
         return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
                 f'{mounts or "true"} && exec "$@"', "sh", *drop, *argv]
 
@@ -116,13 +135,11 @@ class BwrapRuntime(Runtime):
                 "--hostname", "sandbox", "--disable-userns", "--die-with-parent", "--new-session",
                 "--as-pid-1", "--cap-drop", "ALL", "--clearenv"]
         top = portal.add(root)
-        for entry in sorted(root.iterdir()):
-            if entry.name in _SKIP or entry.name in {p.strip("/").split("/")[0] for p in WORK_DIRS}:
-                continue
-            if entry.is_symlink():
-                argv += ["--symlink", os.readlink(entry), f"/{entry.name}"]
+        for name, link in _top_level(str(root)):
+            if link is not None:
+                argv += ["--symlink", link, f"/{name}"]
             else:
-                argv += ["--ro-bind", f"{top}/{entry.name}", f"/{entry.name}"]
+                argv += ["--ro-bind", f"{top}/{name}", f"/{name}"]
         # bubblewrap's /dev is a tmpfs without a size: a size-capped /dev/shm (Docker's 64 MiB) on
         # it, and /dev itself read-only below.
         argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(SHM_MB << 20),
@@ -137,14 +154,14 @@ class BwrapRuntime(Runtime):
         seccomp = _pipe_with(compile_filter())
         argv += ["--seccomp", str(seccomp), "--chdir", "/"]
         rlimits = {"RLIMIT_NPROC": lim.pids, "RLIMIT_AS": lim.memory_mb << 20, "RLIMIT_CORE": 0}
-        argv += ["--", "/usr/bin/python3", "-I", "-S", "-c", SCRIPT, json.dumps(rlimits)]
+        argv += ["--", "/usr/bin/python3", "-I", "-S", "-c", SCRIPT, *encode_limits(rlimits)]
         env = dict(_DEFAULT_ENV)
         env.update(kv.split("=", 1) for kv in meta["env"] if "=" in kv)
         env.update(spec.env)
         try:
             proc = subprocess.Popen(portal.wrap(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, pass_fds=[seccomp], start_new_session=True,
-                                    env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, cwd="/")
+                                    env=_account_env(account), cwd="/")
         finally:
             os.close(seccomp)
         box = cls(proc, spec, env)
@@ -195,8 +212,10 @@ class BwrapRuntime(Runtime):
         if not self.alive():
             raise SandboxError(f"sandbox {self.spec.name} is not running (wall-clock limit of "
                                f"{self.spec.limits.wall_seconds:.0f} s reached, or killed)")
-        request = json.dumps({"argv": argv, "env": {**self.env, **env}, "cwd": workdir,
-                              "stdin": len(stdin or b"")}).encode()
+        try:
+            request = encode_request(argv, {**self.env, **env}, workdir, len(stdin or b""))
+        except ValueError as exc:
+            raise SandboxError(f"cannot run {argv[:1]} in sandbox {self.spec.name}: {exc}") from exc
         assert self.proc.stdin is not None
         try:
             self.proc.stdin.write(b"R" + struct.pack(">I", len(request)) + request + (stdin or b""))
@@ -214,7 +233,7 @@ class BwrapRuntime(Runtime):
             end = self._pump(capture, time.monotonic() + KILL_GRACE)
             if end is None:  # the supervisor did not answer: the whole sandbox goes
                 self.stop()
-        code = json.loads(end)["exit"] if end is not None else None
+        code = int(end) if end is not None else None
         return RunOutcome(code, timed_out, False)
 
     def alive(self) -> bool:
