@@ -56,6 +56,16 @@ def _top_level(root: str) -> tuple[tuple[str, str | None], ...]:
                  for e in sorted(Path(root).iterdir()) if e.name not in skip)
 
 
+def _has_mount_point(root: Path, target: str) -> bool:
+    """Whether the unpacked image has a directory at TARGET, no link on the way."""
+    path = root
+    for part in Path(target).relative_to("/").parts:
+        path = path / part
+        if part in ("..", ".") or path.is_symlink():
+            return False
+    return path.is_dir()
+
+
 @lru_cache(maxsize=8)
 def _account_env(account: Account) -> dict[str, str]:
     """The environment bubblewrap (or the portal) starts with: the account's (bubblewrap clears it
@@ -135,11 +145,16 @@ class BwrapRuntime(Runtime):
                 "--hostname", "sandbox", "--disable-userns", "--die-with-parent", "--new-session",
                 "--as-pid-1", "--cap-drop", "ALL", "--clearenv"]
         top = portal.add(root)
-        for name, link in _top_level(str(root)):
-            if link is not None:
-                argv += ["--symlink", link, f"/{name}"]
-            else:
-                argv += ["--ro-bind", f"{top}/{name}", f"/{name}"]
+        if all(_has_mount_point(root, m.container) for m in spec.mounts):
+            # The image's root bound once (bubblewrap remounts each read-only bind after reading
+            # the mount table: one bind, not one per top-level entry, ~3 ms less per start).
+            argv += ["--ro-bind", top, "/"]
+        else:  # a mount point the image lacks is made in bubblewrap's own root, among the entries
+            for name, link in _top_level(str(root)):
+                if link is not None:
+                    argv += ["--symlink", link, f"/{name}"]
+                else:
+                    argv += ["--ro-bind", f"{top}/{name}", f"/{name}"]
         # bubblewrap's /dev is a tmpfs without a size: a size-capped /dev/shm (Docker's 64 MiB) on
         # it, and /dev itself read-only below.
         argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(SHM_MB << 20),
