@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Mapping
 
 from dgm.errors import SandboxError
+from dgm.sandbox.cgroups import SandboxCgroup, cgroup_parent
 from dgm.sandbox.execstream import Capture, parse_frames
 from dgm.sandbox.runtime import KILL_GRACE, WORK_DIRS, RunOutcome, Runtime, StartSpec
 from dgm.sandbox.seccomp import compile_filter
@@ -99,16 +100,19 @@ class Portal:
         self.binds.append((source, target))
         return str(target)
 
-    def wrap(self, argv: list[str]) -> list[str]:
+    def wrap(self, argv: list[str], cgroup_procs: list[str]) -> list[str]:
+        """ARGV started through the portal, first moved into the cgroups whose cgroup.procs files
+        are CGROUP_PROCS (so bubblewrap and all it starts are in them from their first instant)."""
+        enter = [f"echo $$ > {shlex.quote(f)}" for f in cgroup_procs]
         if self.dir is None:
-            return argv
+            return ["sh", "-c", " && ".join([*enter, 'exec "$@"']), "sh", *argv] if enter else argv
         a = self.account
-        mounts = " && ".join(f"mount --bind {shlex.quote(str(s))} {shlex.quote(str(t))}" for s, t in self.binds)
+        mounts = [f"mount --bind {shlex.quote(str(s))} {shlex.quote(str(t))}" for s, t in self.binds]
         # The environment is the account's already (Popen's env): no `env -i` step.
         drop = ["setpriv", f"--reuid={a.uid}", f"--regid={a.gid}", "--clear-groups", "--inh-caps=-all",
                 "--bounding-set=-all"]
         return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-                f'{mounts or "true"} && exec "$@"', "sh", *drop, *argv]
+                " && ".join([*enter, *mounts, 'exec "$@"']), "sh", *drop, *argv]
 
     def remove(self) -> None:
         if self.dir is not None:
@@ -126,6 +130,7 @@ class BwrapRuntime(Runtime):
         self.pending = b""
         self.stopped = False
         self.portal: Portal | None = None
+        self.cgroup: SandboxCgroup | None = None
         self._timer = threading.Timer(spec.limits.wall_seconds + 1, self.stop)
         self._timer.daemon = True
         self._timer.start()
@@ -168,19 +173,30 @@ class BwrapRuntime(Runtime):
         argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
         seccomp = _pipe_with(compile_filter())
         argv += ["--seccomp", str(seccomp), "--chdir", "/"]
-        rlimits = {"RLIMIT_NPROC": lim.pids, "RLIMIT_AS": lim.memory_mb << 20, "RLIMIT_CORE": 0}
+        parent = cgroup_parent()
+        cgroup = SandboxCgroup(parent, spec.name, lim) if parent is not None else None
+        rlimits = {"RLIMIT_NPROC": lim.pids, "RLIMIT_CORE": 0}
+        if cgroup is None or "memory" not in cgroup.dirs:  # else the cgroup holds memory, as Docker's
+            rlimits["RLIMIT_AS"] = lim.memory_mb << 20
         argv += ["--", "/usr/bin/python3", "-I", "-S", "-c", SCRIPT, *encode_limits(rlimits)]
         env = dict(_DEFAULT_ENV)
         env.update(kv.split("=", 1) for kv in meta["env"] if "=" in kv)
         env.update(spec.env)
         try:
-            proc = subprocess.Popen(portal.wrap(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, pass_fds=[seccomp], start_new_session=True,
-                                    env=_account_env(account), cwd="/")
+            proc = subprocess.Popen(portal.wrap(argv, cgroup.procs_files if cgroup else []),
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    pass_fds=[seccomp], start_new_session=True, env=_account_env(account),
+                                    cwd="/")
+        except BaseException:
+            portal.remove()
+            if cgroup is not None:
+                cgroup.remove()
+            raise
         finally:
             os.close(seccomp)
         box = cls(proc, spec, env)
         box.portal = portal
+        box.cgroup = cgroup
         try:
             capture = Capture(4096)
             if box._pump(capture, time.monotonic() + START_SECONDS, until=READY) is None:
@@ -237,6 +253,7 @@ class BwrapRuntime(Runtime):
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
             raise SandboxError(f"sandbox {self.spec.name} is not running: {exc}") from exc
+        ooms = self.cgroup.oom_kills() if self.cgroup is not None else 0
         end = self._pump(capture, deadline)
         timed_out = end is None and self.alive()
         if timed_out:
@@ -249,7 +266,8 @@ class BwrapRuntime(Runtime):
             if end is None:  # the supervisor did not answer: the whole sandbox goes
                 self.stop()
         code = int(end) if end is not None else None
-        return RunOutcome(code, timed_out, False)
+        oom = self.cgroup is not None and self.cgroup.oom_kills() > ooms
+        return RunOutcome(code, timed_out, oom)
 
     def alive(self) -> bool:
         return not self.stopped and self.proc.poll() is None
@@ -267,6 +285,8 @@ class BwrapRuntime(Runtime):
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if self.cgroup is not None:  # anything that outlived PID 1 for a moment, then the cgroup
+            self.cgroup.remove()
         if self.portal is not None:
             self.portal.remove()
         for stream in (self.proc.stdin, self.proc.stdout):

@@ -83,6 +83,12 @@ def reap(child=None):
 
 def child(req, pipes):
     os.setsid()
+    try:  # under a memory cgroup the kernel's OOM killer takes agent processes before PID 1
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        os.write(fd, b"500")
+        os.close(fd)
+    except OSError:
+        pass
     for which, value in LIMITS:
         resource.setrlimit(which, (value, value))
     os.dup2(pipes[0][0], 0)
