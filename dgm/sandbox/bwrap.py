@@ -131,6 +131,7 @@ class BwrapRuntime(Runtime):
         self.stopped = False
         self.portal: Portal | None = None
         self.cgroup: SandboxCgroup | None = None
+        self.in_use: int | None = None  # the shared lock that keeps prune from the image
         self._timer = threading.Timer(spec.limits.wall_seconds + 1, self.stop)
         self._timer.daemon = True
         self._timer.start()
@@ -142,7 +143,16 @@ class BwrapRuntime(Runtime):
         account = sandbox_account()
         if account is None:
             raise SandboxError("no unprivileged account for bubblewrap", hint=account_hint())
-        root, meta = unpacked_image(spec.image)
+        root, meta, in_use = unpacked_image(spec.image)
+        lock = [in_use]  # the started sandbox takes it over (its stop closes it); else closed here
+        try:
+            return cls._start(spec, account, root, meta, lock)
+        finally:
+            for fd in lock:
+                os.close(fd)
+
+    @classmethod
+    def _start(cls, spec: StartSpec, account: Account, root: Path, meta: dict, lock: list[int]) -> "BwrapRuntime":
         portal = Portal(account)
         lim = spec.limits
         argv = ["bwrap", "--unshare-user", "--uid", "1000", "--gid", "1000", "--unshare-pid",
@@ -197,6 +207,7 @@ class BwrapRuntime(Runtime):
         box = cls(proc, spec, env)
         box.portal = portal
         box.cgroup = cgroup
+        box.in_use = lock.pop()
         try:
             capture = Capture(4096)
             if box._pump(capture, time.monotonic() + START_SECONDS, until=READY) is None:
@@ -289,6 +300,9 @@ class BwrapRuntime(Runtime):
             self.cgroup.remove()
         if self.portal is not None:
             self.portal.remove()
+        if self.in_use is not None:
+            os.close(self.in_use)
+            self.in_use = None
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 if stream is not None:

@@ -287,3 +287,32 @@ def test_without_docker_podman_builds_the_images_and_both_daemonless_backends_us
         shutil.rmtree(dgm_home() / "bwrap" / image_id[:16], ignore_errors=True)
     assert res.returncode == 0, res.stderr[-2000:]
     assert lines[1:] == [f"podman ['{marker}', 'agent']", f"bwrap ['{marker}', 'agent']"]
+
+
+def test_prune_removes_unpacked_images_no_sandbox_uses(base_image: str, run_id: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dgm sandbox prune` removes an unpacked image whose image is gone and, with --bwrap-keep,
+    the least recently used; never one a sandbox is running from; a later sandbox unpacks again."""
+    if missing("bwrap") is not None:
+        pytest.skip(f"no bwrap here: {missing('bwrap')}")
+    from dgm.cli import main
+
+    monkeypatch.setenv("DGM_HOME", str(tmp_path / "home"))
+    unpacked = tmp_path / "home" / "bwrap"
+    stale = unpacked / "0123456789abcdef"  # an image rebuilt since: the engine has no such id
+    (stale / "root" / "usr").mkdir(parents=True)
+    (stale / "root" / "usr").chmod(0o555)  # as images have: removed all the same
+    (stale / "complete.json").write_text("{}")
+    with Sandbox.start(base_image, run_id=run_id, backend="bwrap") as box:
+        (ours,) = [d for d in unpacked.iterdir() if d != stale]
+        assert main(["sandbox", "prune", "--bwrap-keep", "0"]) == 0
+        assert not stale.exists() and (ours / "root" / "usr").is_dir()  # in use: stays
+        assert box.exec("echo still").output == "still\n"
+    assert main(["sandbox", "prune", "--bwrap-keep", "1"]) == 0
+    assert (ours / "complete.json").is_file()  # the most recently used one
+    assert main(["sandbox", "prune"]) == 0 and ours.exists()  # its image exists: kept by default
+    assert main(["sandbox", "prune", "--bwrap-keep", "0"]) == 0
+    assert list(unpacked.iterdir()) == []
+    assert main(["sandbox", "prune", "--bwrap-keep", "-1"]) == 2
+    with Sandbox.start(base_image, run_id=run_id, backend="bwrap") as box:  # unpacked anew
+        assert box.exec("echo again").output == "again\n"
