@@ -10,7 +10,8 @@ of Docker; the 5-second test < 1.1x its host time on every backend.
                                     [--lifecycle-only]
 
 Lifecycles print their median and their fastest (the fastest says what a backend costs when
-the machine's other work does not get in the way); the load average is printed with them.
+the machine's other work does not get in the way), and the median of each phase (create: start
+and seed; exec: `true`; collect: get_tree of /io/out; remove); the load average is printed too.
 """
 
 from __future__ import annotations
@@ -39,13 +40,24 @@ WORKLOAD = (
 )
 
 
-def lifecycle(image: str, run_id: str, out: Path, backend: str) -> float:
-    started = time.perf_counter()
+PHASES = ("create", "exec", "collect", "remove")
+
+
+def lifecycle(image: str, run_id: str, out: Path, backend: str, phases: dict[str, list[float]] | None = None) -> float:
+    """Seconds of one lifecycle; each phase's seconds appended to PHASES."""
+    marks = [time.perf_counter()]
     with Sandbox.start(image, run_id=run_id, limits=Limits(wall_seconds=120), backend=backend) as box:
+        marks.append(time.perf_counter())
         res = box.exec(["true"])
         assert res.ok, res
+        marks.append(time.perf_counter())
         box.get_tree("/io/out", out)
-    return time.perf_counter() - started
+        marks.append(time.perf_counter())
+    marks.append(time.perf_counter())
+    if phases is not None:
+        for name, a, b in zip(PHASES, marks, marks[1:]):
+            phases.setdefault(name, []).append(b - a)
+    return marks[-1] - marks[0]
 
 
 def docker_run(image: str) -> float:
@@ -117,6 +129,7 @@ def main() -> int:
     image = ensure_base_image()
     run_id = f"bench-{os.getpid()}"
     times: dict[str, list[float]] = {b: [] for b in backends}
+    phases: dict[str, dict[str, list[float]]] = {b: {} for b in backends}
     cli: list[float] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -125,7 +138,7 @@ def main() -> int:
             docker_run(image)
             for i in range(args.rounds):  # interleaved so load drifts hit all alike
                 for b in backends:
-                    times[b].append(lifecycle(image, run_id, Path(tmp) / f"{b}-{i}", b))
+                    times[b].append(lifecycle(image, run_id, Path(tmp) / f"{b}-{i}", b, phases[b]))
                 cli.append(docker_run(image))
         host: list[tuple[float, float]] = []
         boxed: dict[str, list[tuple[float, float]]] = {b: [] for b in backends}
@@ -141,6 +154,8 @@ def main() -> int:
         m = statistics.median(times[b])
         rows.append((f"{b}: lifecycle via driver (median)", f"{m:.3f} s", targets[b]))
         rows.append((f"{b}: lifecycle via driver (fastest)", f"{min(times[b]):.3f} s", f"n={len(times[b])}"))
+        rows.append((f"{b}: phases, median ms", "", " ".join(
+            f"{k} {statistics.median(v) * 1000:.1f}" for k, v in phases[b].items())))
         rows.append((f"{b}: lifecycle ratio (driver / docker CLI)", f"{m / m_cli:.2f}x", ""))
     if "docker" in backends and "podman" in backends:
         rows.append(("podman / docker lifecycle (driver)",
