@@ -121,6 +121,7 @@ class Portal:
 
 class BwrapRuntime(Runtime):
     backend = "bwrap"
+    ends_leftovers = True  # the supervisor kills them (one shell less per command)
 
     def __init__(self, proc: subprocess.Popen, spec: StartSpec, env: dict[str, str]) -> None:
         self.proc = proc

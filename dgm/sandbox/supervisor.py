@@ -10,6 +10,8 @@ seccomp filter denies ptrace. It speaks to the host over its stdin and stdout:
                  while a command runs, the byte K means: SIGKILL every process but PID 1.
   here -> host:  frames of 1 byte stream, 3 zero bytes, 4-byte length, payload (as Docker's):
                  1 stdout, 2 stderr, 3 the command's end (its exit code in decimal), 4 "ready".
+When a command's process exits, every other process but PID 1 is killed (what it left running
+dies with it), and its output drained.
 The host's end of stdin closing ends the sandbox.
 
 It starts on every sandbox's critical path, so it imports only built-in and extension modules
@@ -186,6 +188,10 @@ def run(req, data):
             status = reap(pid)
             if status is not None:
                 ended_at = time.monotonic()
+                try:  # whatever the command left running (a daemon, a fork bomb) dies with it
+                    os.kill(-1, SIGKILL)
+                except ProcessLookupError:
+                    pass
         elif readers and time.monotonic() - ended_at > 2:
             os.kill(-1, SIGKILL)  # what the command left holding its output dies
             ended_at = time.monotonic()

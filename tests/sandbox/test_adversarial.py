@@ -8,6 +8,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -243,3 +244,8 @@ def test_background_processes_die_with_their_command(base_image: str, run_id: st
         res = box.exec("nohup sleep 900 >/dev/null 2>&1 & setsid sleep 901 & echo started")
         assert res.ok and res.output == "started\n"
         assert _agent_processes(box) == []
+        # Dead when the command ends, not only when the next one starts: it never writes.
+        res = box.exec("(sleep 0.5; echo survived > /tmp/marker) >/dev/null 2>&1 & echo started")
+        assert res.output == "started\n"
+        time.sleep(3)
+        assert box.exec("cat /tmp/marker 2>/dev/null || echo none").output == "none\n"
