@@ -67,10 +67,24 @@ def docker_run(image: str) -> float:
     return time.perf_counter() - started
 
 
-def host_workload(python: str, n: int) -> tuple[float, float]:
+def host_python(choice: str, image: str) -> list[str]:
+    """The host side's interpreter: CHOICE, or with `image` the image's own python3 run on the host
+    by chroot into its bubblewrap unpack (root only): the very same binary, outside any sandbox."""
+    if choice != "image":
+        return [choice]
+    from dgm.sandbox.unpack import unpacked_image
+
+    if os.geteuid() != 0:
+        raise SystemExit("--host-python image: needs root (chroot)")
+    root, _, lock = unpacked_image(image)
+    os.close(lock)
+    return ["chroot", str(root), "/usr/bin/python3"]
+
+
+def host_workload(python: list[str], n: int) -> tuple[float, float]:
     """(wall seconds, CPU seconds the test itself reported)."""
     started = time.perf_counter()
-    out = subprocess.run([python, "-c", WORKLOAD, str(n)], check=True, capture_output=True, text=True)
+    out = subprocess.run([*python, "-c", WORKLOAD, str(n)], check=True, capture_output=True, text=True)
     return time.perf_counter() - started, float(out.stdout.split()[1])
 
 
@@ -81,7 +95,7 @@ def sandbox_workload(box: Sandbox, n: int) -> tuple[float, float]:
     return time.perf_counter() - started, float(res.output.split()[1])
 
 
-def cpu_test(image: str, run_id: str, backends: list[str], python: str, repeats: int,
+def cpu_test(image: str, run_id: str, backends: list[str], python: list[str], repeats: int,
              host: list[tuple[float, float]], boxed: dict[str, list[tuple[float, float]]]) -> None:
     """The ~5-second test on the host and in a sandbox of each backend, alternating; into HOST, BOXED."""
     # Calibrate the workload to ~5 s on the host.
@@ -116,8 +130,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="5-second runs per side (default: 3)")
     parser.add_argument("--lifecycle-only", action="store_true", help="measure lifecycles only, not the 5-second test")
     parser.add_argument("--host-python", default=shutil.which("python3", path="/usr/bin:/bin") or sys.executable,
-                        help="host interpreter for the test; the distribution's python3 is the same "
-                             "build as the image's, so only the sandbox differs (default: %(default)s)")
+                        help="host interpreter for the test (default: %(default)s); `image` runs the "
+                             "image's own python3 on the host by chroot (root only): the same binary, "
+                             "so only the sandbox differs (the distribution's python3 may be another "
+                             "build of the same version)")
     args = parser.parse_args()
     backends = []
     for name in args.backends.split(","):
@@ -143,7 +159,7 @@ def main() -> int:
         host: list[tuple[float, float]] = []
         boxed: dict[str, list[tuple[float, float]]] = {b: [] for b in backends}
         if not args.lifecycle_only:
-            cpu_test(image, run_id, backends, args.host_python, args.repeats, host, boxed)
+            cpu_test(image, run_id, backends, host_python(args.host_python, image), args.repeats, host, boxed)
     finally:
         sweep(run_id)
     m_cli = statistics.median(cli)
@@ -173,7 +189,8 @@ def main() -> int:
         rows.append((f"{b}: test ratio (sandbox / host), CPU time", f"{c_box / c_host:.3f}x",
                      "insensitive to other load"))
     width = max(len(r[0]) for r in rows)
-    version = subprocess.run([args.host_python, "-V"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([*host_python(args.host_python, image), "-V"], capture_output=True,
+                             text=True).stdout.strip()
     load = open("/proc/loadavg").read().split()[0] if os.path.exists("/proc/loadavg") else "?"
     print(f"image {image}; {os.cpu_count()} CPUs, load {load}; host test interpreter "
           f"{args.host_python} ({version})")
