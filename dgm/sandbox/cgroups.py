@@ -15,6 +15,7 @@ import atexit
 import os
 import queue
 import signal
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -68,14 +69,22 @@ def _mounts() -> tuple[dict[str, Path], Path | None]:
 
 
 def _may_create(d: Path) -> bool:
-    """Whether a cgroup can be made (and removed) under D, tried once."""
-    probe = d / f"dgm-probe-{os.getpid()}"
+    """Whether a cgroup can be made under D, a process moved into it (as a sandbox's starter
+    does: on cgroup v2 that needs write access above both cgroups too) and it removed; tried once."""
+    probe = d / f"{PREFIX}probe-{os.getpid()}"
     try:
         probe.mkdir()
-        probe.rmdir()
-        return True
     except OSError:
         return False
+    try:
+        moved = subprocess.run(["sh", "-c", f'echo $$ > "$1"', "sh", str(probe / "cgroup.procs")],
+                               capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        moved = False
+    deadline = time.monotonic() + 5  # the probe's process leaves it a moment after it exits
+    while not _rmdir(probe) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return moved
 
 
 def cgroups_turned_off() -> bool:
