@@ -9,7 +9,6 @@ process group is killed at the wall-clock limit, and with the dgm process that s
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -20,14 +19,16 @@ import subprocess
 import tempfile
 import threading
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Mapping
 
 from dgm.errors import SandboxError
+from dgm.sandbox.cgroups import SandboxCgroup, cgroup_parent
 from dgm.sandbox.execstream import Capture, parse_frames
 from dgm.sandbox.runtime import KILL_GRACE, WORK_DIRS, RunOutcome, Runtime, StartSpec
 from dgm.sandbox.seccomp import compile_filter
-from dgm.sandbox.supervisor import SCRIPT
+from dgm.sandbox.supervisor import SCRIPT, encode_limits, encode_request
 from dgm.sandbox.unprivileged import Account, account_hint, sandbox_account
 
 EXIT, READY = 3, 4
@@ -44,6 +45,34 @@ def _pipe_with(data: bytes) -> int:
     os.write(w, data)
     os.close(w)
     return r
+
+
+@lru_cache(maxsize=32)
+def _top_level(root: str) -> tuple[tuple[str, str | None], ...]:
+    """(name, symlink target or None) of each top-level entry of an unpacked image that is bound
+    into the sandbox. An unpacked image never changes (a rebuilt image is a new directory), so
+    this is read once per process, not at every start."""
+    skip = _SKIP | {p.strip("/").split("/")[0] for p in WORK_DIRS}
+    return tuple((e.name, os.readlink(e) if e.is_symlink() else None)
+                 for e in sorted(Path(root).iterdir()) if e.name not in skip)
+
+
+def _has_mount_point(root: Path, target: str) -> bool:
+    """Whether the unpacked image has a directory at TARGET, no link on the way."""
+    path = root
+    for part in Path(target).relative_to("/").parts:
+        path = path / part
+        if part in ("..", ".") or path.is_symlink():
+            return False
+    return path.is_dir()
+
+
+@lru_cache(maxsize=8)
+def _account_env(account: Account) -> dict[str, str]:
+    """The environment bubblewrap (or the portal) starts with: the account's (bubblewrap clears it
+    for the sandbox), without a runtime directory, which bubblewrap does not use."""
+    return {"HOME": account.home, "USER": account.name, "LOGNAME": account.name,
+            "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"}
 
 
 class Portal:
@@ -71,15 +100,19 @@ class Portal:
         self.binds.append((source, target))
         return str(target)
 
-    def wrap(self, argv: list[str]) -> list[str]:
+    def wrap(self, argv: list[str], cgroup_procs: list[str]) -> list[str]:
+        """ARGV started through the portal, first moved into the cgroups whose cgroup.procs files
+        are CGROUP_PROCS (so bubblewrap and all it starts are in them from their first instant)."""
+        enter = [f"echo $$ > {shlex.quote(f)}" for f in cgroup_procs]
         if self.dir is None:
-            return argv
+            return ["sh", "-c", " && ".join([*enter, 'exec "$@"']), "sh", *argv] if enter else argv
         a = self.account
-        mounts = " && ".join(f"mount --bind {shlex.quote(str(s))} {shlex.quote(str(t))}" for s, t in self.binds)
+        mounts = [f"mount --bind {shlex.quote(str(s))} {shlex.quote(str(t))}" for s, t in self.binds]
+        # The environment is the account's already (Popen's env): no `env -i` step.
         drop = ["setpriv", f"--reuid={a.uid}", f"--regid={a.gid}", "--clear-groups", "--inh-caps=-all",
-                "--bounding-set=-all", "env", "-i", *(f"{k}={v}" for k, v in a.env().items())]
+                "--bounding-set=-all"]
         return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-                f'{mounts or "true"} && exec "$@"', "sh", *drop, *argv]
+                " && ".join([*enter, *mounts, 'exec "$@"']), "sh", *drop, *argv]
 
     def remove(self) -> None:
         if self.dir is not None:
@@ -88,6 +121,7 @@ class Portal:
 
 class BwrapRuntime(Runtime):
     backend = "bwrap"
+    ends_leftovers = True  # the supervisor kills them (one shell less per command)
 
     def __init__(self, proc: subprocess.Popen, spec: StartSpec, env: dict[str, str]) -> None:
         self.proc = proc
@@ -97,6 +131,8 @@ class BwrapRuntime(Runtime):
         self.pending = b""
         self.stopped = False
         self.portal: Portal | None = None
+        self.cgroup: SandboxCgroup | None = None
+        self.in_use: int | None = None  # the shared lock that keeps prune from the image
         self._timer = threading.Timer(spec.limits.wall_seconds + 1, self.stop)
         self._timer.daemon = True
         self._timer.start()
@@ -108,7 +144,16 @@ class BwrapRuntime(Runtime):
         account = sandbox_account()
         if account is None:
             raise SandboxError("no unprivileged account for bubblewrap", hint=account_hint())
-        root, meta = unpacked_image(spec.image)
+        root, meta, in_use = unpacked_image(spec.image)
+        lock = [in_use]  # the started sandbox takes it over (its stop closes it); else closed here
+        try:
+            return cls._start(spec, account, root, meta, lock)
+        finally:
+            for fd in lock:
+                os.close(fd)
+
+    @classmethod
+    def _start(cls, spec: StartSpec, account: Account, root: Path, meta: dict, lock: list[int]) -> "BwrapRuntime":
         portal = Portal(account)
         lim = spec.limits
         argv = ["bwrap", "--unshare-user", "--uid", "1000", "--gid", "1000", "--unshare-pid",
@@ -116,13 +161,16 @@ class BwrapRuntime(Runtime):
                 "--hostname", "sandbox", "--disable-userns", "--die-with-parent", "--new-session",
                 "--as-pid-1", "--cap-drop", "ALL", "--clearenv"]
         top = portal.add(root)
-        for entry in sorted(root.iterdir()):
-            if entry.name in _SKIP or entry.name in {p.strip("/").split("/")[0] for p in WORK_DIRS}:
-                continue
-            if entry.is_symlink():
-                argv += ["--symlink", os.readlink(entry), f"/{entry.name}"]
-            else:
-                argv += ["--ro-bind", f"{top}/{entry.name}", f"/{entry.name}"]
+        if all(_has_mount_point(root, m.container) for m in spec.mounts):
+            # The image's root bound once (bubblewrap remounts each read-only bind after reading
+            # the mount table: one bind, not one per top-level entry, ~3 ms less per start).
+            argv += ["--ro-bind", top, "/"]
+        else:  # a mount point the image lacks is made in bubblewrap's own root, among the entries
+            for name, link in _top_level(str(root)):
+                if link is not None:
+                    argv += ["--symlink", link, f"/{name}"]
+                else:
+                    argv += ["--ro-bind", f"{top}/{name}", f"/{name}"]
         # bubblewrap's /dev is a tmpfs without a size: a size-capped /dev/shm (Docker's 64 MiB) on
         # it, and /dev itself read-only below.
         argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(SHM_MB << 20),
@@ -136,19 +184,31 @@ class BwrapRuntime(Runtime):
         argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
         seccomp = _pipe_with(compile_filter())
         argv += ["--seccomp", str(seccomp), "--chdir", "/"]
-        rlimits = {"RLIMIT_NPROC": lim.pids, "RLIMIT_AS": lim.memory_mb << 20, "RLIMIT_CORE": 0}
-        argv += ["--", "/usr/bin/python3", "-I", "-S", "-c", SCRIPT, json.dumps(rlimits)]
+        parent = cgroup_parent()
+        cgroup = SandboxCgroup(parent, spec.name, lim) if parent is not None else None
+        rlimits = {"RLIMIT_NPROC": lim.pids, "RLIMIT_CORE": 0}
+        if cgroup is None or "memory" not in cgroup.dirs:  # else the cgroup holds memory, as Docker's
+            rlimits["RLIMIT_AS"] = lim.memory_mb << 20
+        argv += ["--", "/usr/bin/python3", "-I", "-S", "-c", SCRIPT, *encode_limits(rlimits)]
         env = dict(_DEFAULT_ENV)
         env.update(kv.split("=", 1) for kv in meta["env"] if "=" in kv)
         env.update(spec.env)
         try:
-            proc = subprocess.Popen(portal.wrap(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, pass_fds=[seccomp], start_new_session=True,
-                                    env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, cwd="/")
+            proc = subprocess.Popen(portal.wrap(argv, cgroup.procs_files if cgroup else []),
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    pass_fds=[seccomp], start_new_session=True, env=_account_env(account),
+                                    cwd="/")
+        except BaseException:
+            portal.remove()
+            if cgroup is not None:
+                cgroup.remove()
+            raise
         finally:
             os.close(seccomp)
         box = cls(proc, spec, env)
         box.portal = portal
+        box.cgroup = cgroup
+        box.in_use = lock.pop()
         try:
             capture = Capture(4096)
             if box._pump(capture, time.monotonic() + START_SECONDS, until=READY) is None:
@@ -195,14 +255,17 @@ class BwrapRuntime(Runtime):
         if not self.alive():
             raise SandboxError(f"sandbox {self.spec.name} is not running (wall-clock limit of "
                                f"{self.spec.limits.wall_seconds:.0f} s reached, or killed)")
-        request = json.dumps({"argv": argv, "env": {**self.env, **env}, "cwd": workdir,
-                              "stdin": len(stdin or b"")}).encode()
+        try:
+            request = encode_request(argv, {**self.env, **env}, workdir, len(stdin or b""))
+        except ValueError as exc:
+            raise SandboxError(f"cannot run {argv[:1]} in sandbox {self.spec.name}: {exc}") from exc
         assert self.proc.stdin is not None
         try:
             self.proc.stdin.write(b"R" + struct.pack(">I", len(request)) + request + (stdin or b""))
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
             raise SandboxError(f"sandbox {self.spec.name} is not running: {exc}") from exc
+        ooms = self.cgroup.oom_kills() if self.cgroup is not None else 0
         end = self._pump(capture, deadline)
         timed_out = end is None and self.alive()
         if timed_out:
@@ -214,8 +277,9 @@ class BwrapRuntime(Runtime):
             end = self._pump(capture, time.monotonic() + KILL_GRACE)
             if end is None:  # the supervisor did not answer: the whole sandbox goes
                 self.stop()
-        code = json.loads(end)["exit"] if end is not None else None
-        return RunOutcome(code, timed_out, False)
+        code = int(end) if end is not None else None
+        oom = self.cgroup is not None and self.cgroup.oom_kills() > ooms
+        return RunOutcome(code, timed_out, oom)
 
     def alive(self) -> bool:
         return not self.stopped and self.proc.poll() is None
@@ -233,8 +297,13 @@ class BwrapRuntime(Runtime):
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if self.cgroup is not None:  # anything that outlived PID 1 for a moment, then the cgroup
+            self.cgroup.remove()
         if self.portal is not None:
             self.portal.remove()
+        if self.in_use is not None:
+            os.close(self.in_use)
+            self.in_use = None
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 if stream is not None:

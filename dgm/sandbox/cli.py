@@ -72,14 +72,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.set_defaults(func=_handler("cmd_run"))
 
     v = verbs.add_parser(
-        "prune", help="remove sandbox containers left by dead dgm processes (or of one run)",
+        "prune", help="remove sandbox containers left by dead dgm processes (or of one run), and "
+                      "unpacked bubblewrap images no longer needed",
         description="Remove dgm sandbox containers whose host process is no longer alive; with "
                     "--run, only those of that run id. Containers of live processes stay, and so do "
-                    "those of another host or PID namespace, unless --run is given with --force.",
+                    "those of another host or PID namespace, unless --run is given with --force. "
+                    "Without --run, also remove the images unpacked for bubblewrap "
+                    "($DGM_HOME/bwrap) whose image the engine no longer has, and with --bwrap-keep N "
+                    "all but the N most recently used; one a sandbox is running from always stays.",
     )
     v.add_argument("--run", metavar="RUN_ID", help="only containers labelled with this run id")
     v.add_argument("--force", action="store_true",
                    help="with --run: remove every container of the run, even of a live process")
+    v.add_argument("--bwrap-keep", type=int, metavar="N",
+                   help="keep only the N most recently used unpacked bubblewrap images (default: keep "
+                        "all whose image still exists)")
     v.set_defaults(func=_handler("cmd_prune"))
 
     d = subparsers.add_parser(

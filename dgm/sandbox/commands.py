@@ -103,10 +103,20 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
     if args.force and not args.run:
         raise BadInput("--force needs --run RUN_ID", hint="name the run whose containers must all go")
+    keep = getattr(args, "bwrap_keep", None)
+    if keep is not None and (keep < 0 or args.run):
+        raise BadInput(f"--bwrap-keep {keep}: " + ("not with --run" if args.run else "must be 0 or more"),
+                       hint="`dgm sandbox prune --bwrap-keep N` with N >= 0, without --run")
     count = sweep(args.run, force=args.force)
     what = (f"of run {args.run}" + ("" if args.force else " left by dead dgm processes")) if args.run \
         else "left by dead dgm processes"
     print(f"removed {count} sandbox container{'s' if count != 1 else ''} {what}")
+    if not args.run:
+        from dgm.sandbox.unpack import prune_unpacked
+
+        removed = prune_unpacked(keep)
+        size = sum(b for _, b in removed) / 1e6
+        print(f"removed {len(removed)} unpacked bubblewrap image{'s' if len(removed) != 1 else ''} ({size:.0f} MB)")
     return 0
 
 

@@ -51,13 +51,13 @@ class ContainerRuntime(Runtime):
             from dgm.sandbox.podman import ensure_podman_image
 
             ensure_podman_image(spec.image)
-        binds: dict[str, dict[str, str]] = {}
+        binds: list[str] = []  # a list, not a dict by host path: one directory may be mounted twice
         if engine == "podman":
             from dgm.sandbox.podman import check_reachable
 
             check_reachable([Path(m.host).resolve() for m in spec.mounts])
         for m in spec.mounts:
-            binds[str(Path(m.host).resolve())] = {"bind": m.container, "mode": "ro" if m.read_only else "rw"}
+            binds.append(f"{Path(m.host).resolve()}:{m.container}:{'ro' if m.read_only else 'rw'}")
         host_config = api.create_host_config(binds=binds, **hardened_host_config(spec.limits, engine))
         # PID 1 (the engine's init) and its `sleep` run as root without any capability: agent code
         # (uid 1000) can neither kill the lifetime keeper nor escape the wall-clock limit,

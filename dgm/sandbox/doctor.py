@@ -116,10 +116,22 @@ def _backend_checks() -> list[Check]:
                                 f"sandbox backend {name}: not available ({why})", INSTALL[name]))
             continue
         checks.append(Check("ok", f"sandbox backend {name}: available"))
+        if name == "bwrap":
+            from dgm.sandbox.cgroups import cgroup_parent
+
+            parent = cgroup_parent()
+            if parent is not None:
+                checks.append(Check("ok", f"sandbox backend bwrap: {', '.join(sorted(parent.controllers))} "
+                                          f"limits in a cgroup (v{parent.version}) per sandbox"))
         for guarantee, how in weakened(name).items():
-            checks.append(Check("warn", f"sandbox backend {name}: {guarantee}: {how}",
-                                "use the docker backend where this matters" if how.startswith("not held")
-                                else ""))
+            fix = "use the docker backend where this matters" if how.startswith("not held") else ""
+            if name == "bwrap":
+                from dgm.sandbox.cgroups import cgroups_turned_off
+
+                fix = ("unset DGM_SANDBOX_CGROUPS (it turns bubblewrap's cgroups off)" if cgroups_turned_off()
+                       else "let dgm create cgroups: run it as root, or delegate a cgroup v2 subtree with "
+                            "the memory, pids and cpu controllers to its user (systemd: Delegate=yes)")
+            checks.append(Check("warn", f"sandbox backend {name}: {guarantee}: {how}", fix))
     return checks
 
 

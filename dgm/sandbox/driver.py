@@ -187,7 +187,7 @@ class Sandbox:
     ) -> ExecResult:
         """Run CMD (a str runs under `bash -lc`) with a timeout that really fires."""
         argv = ["bash", "-lc", cmd] if isinstance(cmd, str) else list(cmd)
-        if (user or AGENT) in (AGENT, "agent", "1000"):
+        if (user or AGENT) in (AGENT, "agent", "1000") and not self.runtime.ends_leftovers:
             # When the command ends, whatever it left running (a daemon, a fork bomb) dies
             # with it: kill(-1) from the wrapper reaches every agent process but itself.
             argv = ["sh", "-c", '"$@"; rc=$?; kill -KILL -1 2>/dev/null; exit $rc', "sh", *argv]

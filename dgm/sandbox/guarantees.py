@@ -1,8 +1,9 @@
 """Which hardening guarantees each backend holds on this machine, and why not where it does not.
 
 Docker holds them all. Rootless Podman holds memory, process and CPU limits only where the
-account may use cgroup v2 controllers (delegation); bubblewrap has no cgroups here and limits
-with rlimits instead. `dgm doctor`, docs/sandbox.md and the tests read this one table.
+account may use cgroup v2 controllers (delegation); bubblewrap holds them where this process
+may create cgroups (dgm.sandbox.cgroups: root, or a delegated v2 subtree), and limits with
+rlimits instead where it may not. `dgm doctor`, docs/sandbox.md and the tests read this one table.
 """
 
 from __future__ import annotations
@@ -38,8 +39,17 @@ def weakened(backend: str) -> dict[str, str]:
                 "process limit": "RLIMIT_NPROC instead of a pids cgroup: counts the processes of "
                                  "uid 1000 in all Podman sandboxes of the account together"}
     if backend == "bwrap":
-        return {"memory limit": "per process (RLIMIT_AS), not per sandbox: an allocation over it "
-                                "fails (MemoryError, ENOMEM) instead of an OOM kill",
-                "CPU limit": "not held: bubblewrap has no cgroups; a sandbox may use every core",
-                "process limit": "RLIMIT_NPROC in the sandbox's own user namespace"}
+        from dgm.sandbox.cgroups import cgroup_parent
+
+        parent = cgroup_parent()
+        held = parent.controllers if parent is not None else set()
+        out = {}
+        if "memory" not in held:
+            out["memory limit"] = ("per process (RLIMIT_AS), not per sandbox: an allocation over it "
+                                   "fails (MemoryError, ENOMEM) instead of an OOM kill")
+        if "cpu" not in held:
+            out["CPU limit"] = "not held: without a cpu cgroup a bubblewrap sandbox may use every core"
+        if "pids" not in held:
+            out["process limit"] = "RLIMIT_NPROC in the sandbox's own user namespace"
+        return out
     return {}

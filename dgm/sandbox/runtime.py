@@ -55,6 +55,9 @@ class Runtime:
 
     backend = "?"
     id = ""
+    # Whether the backend itself kills every agent process a command left when it ends (else the
+    # driver wraps agent commands in a shell that does).
+    ends_leftovers = False
 
     def run(self, argv: list[str], capture: Capture, *, deadline: float, workdir: str,
             env: Mapping[str, str], user: str, stdin: bytes | None) -> RunOutcome:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import struct
+from functools import lru_cache
 
 AUDIT_ARCH_X86_64 = 0xC000003E
 _RET_KILL_PROCESS, _RET_ALLOW = 0x80000000, 0x7FFF0000
@@ -42,8 +43,10 @@ def _ins(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k)
 
 
+@lru_cache(maxsize=1)
 def compile_filter() -> bytes:
-    """The filter as the bytes of a struct sock_filter array (what `bwrap --seccomp FD` reads)."""
+    """The filter as the bytes of a struct sock_filter array (what `bwrap --seccomp FD` reads);
+    compiled once per process."""
     eperm = _RET_ERRNO | errno.EPERM
     prog = [
         _ins(_LD_ABS_W, _ARCH),

@@ -8,6 +8,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -209,6 +210,20 @@ def test_read_only_agent_code_cannot_change(base_image: str, run_id: str, tmp_pa
     assert_next_sandbox_works(base_image, run_id)
 
 
+def test_mounts_where_the_image_has_no_directory_are_read_only_too(base_image: str, run_id: str) -> None:
+    """A mount point the image lacks (bubblewrap then binds the image entry by entry instead of
+    its root at once) is made, and read-only like every other."""
+    data = Path(tempfile.mkdtemp(prefix="dgm-test-data-"))
+    data.chmod(0o777)
+    (data / "x.txt").write_text("x\n")
+    with Sandbox.start(base_image, run_id=run_id, mounts=[Mount(data, "/data"), Mount(data, "/agent")]) as box:
+        assert box.exec("cat /data/x.txt /agent/x.txt").output == "x\nx\n"
+        res = box.exec("touch /data/new; touch /new; touch /usr/new")
+        assert res.exit_code != 0 and res.output.count("Read-only file system") == 3, res
+    assert sorted(p.name for p in data.iterdir()) == ["x.txt"]
+    shutil.rmtree(data)
+
+
 def test_sigterm_ignoring_process_is_killed_at_timeout(base_image: str, run_id: str, small: Limits) -> None:
     stubborn = (
         "import os, signal, subprocess, time\n"
@@ -229,3 +244,8 @@ def test_background_processes_die_with_their_command(base_image: str, run_id: st
         res = box.exec("nohup sleep 900 >/dev/null 2>&1 & setsid sleep 901 & echo started")
         assert res.ok and res.output == "started\n"
         assert _agent_processes(box) == []
+        # Dead when the command ends, not only when the next one starts: it never writes.
+        res = box.exec("(sleep 0.5; echo survived > /tmp/marker) >/dev/null 2>&1 & echo started")
+        assert res.output == "started\n"
+        time.sleep(3)
+        assert box.exec("cat /tmp/marker 2>/dev/null || echo none").output == "none\n"

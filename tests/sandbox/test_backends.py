@@ -8,11 +8,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from dgm.sandbox.backends import BACKENDS, missing
+from dgm.sandbox.cgroups import SandboxCgroup, cgroup_parent, sweep
 from dgm.sandbox.driver import Limits, Sandbox
 from dgm.sandbox.guarantees import weakened
 
@@ -103,8 +105,12 @@ def test_agent_runner_fixes_a_bug_on_every_backend(backend: str, run_id: str, tm
     assert run.usage["calls"] == 3 and len(server.requests) == 3
 
 
-def test_doctor_and_docs_say_what_each_backend_holds_less_strictly() -> None:
-    res = dgm("doctor", "--no-smoke")
+@pytest.mark.parametrize("cgroups", ["on", "off"])
+def test_doctor_and_docs_say_what_each_backend_holds_less_strictly(cgroups: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {} if cgroups == "on" else {"DGM_SANDBOX_CGROUPS": "off"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    res = dgm("doctor", "--no-smoke", env=env)
     docs = DOCS.read_text()
     for name in BACKENDS:
         why = missing(name)
@@ -116,10 +122,87 @@ def test_doctor_and_docs_say_what_each_backend_holds_less_strictly() -> None:
             assert f"warn sandbox backend {name}: {guarantee}: {how}" in res.stdout
             assert f"- {guarantee}: {how}\n" in docs, (name, guarantee)
     assert weakened("docker") == {}
-    # The statements hold on this machine: bwrap's memory limit is per process, never an OOM kill.
-    if missing("bwrap") is None:
+    if missing("bwrap") is not None:
+        return
+    parent = cgroup_parent()
+    if parent is None:  # no cgroups for bubblewrap here: its memory limit is per process, never an OOM kill
         assert weakened("bwrap")["memory limit"].startswith("per process")
         assert weakened("bwrap")["CPU limit"].startswith("not held")
+        assert weakened("bwrap")["process limit"].startswith("RLIMIT_NPROC")
+        assert "limits in a cgroup" not in res.stdout
+    else:
+        assert {"memory limit", "process limit"}.isdisjoint(weakened("bwrap"))
+        assert ("CPU limit" in weakened("bwrap")) == ("cpu" not in parent.controllers)
+        assert f"ok   sandbox backend bwrap: {', '.join(sorted(parent.controllers))} limits in a cgroup" in res.stdout
+
+
+@pytest.mark.parametrize("cgroups", ["on", "off"])
+def test_bwrap_limits_by_cgroup_where_it_may_and_by_rlimits_where_not(
+        cgroups: str, base_image: str, run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What doctor and the docs state is what a bubblewrap sandbox does: with cgroups, Docker's
+    memory (OOM kill), pids and CPU limits in a cgroup of its own, removed with it; without, rlimits."""
+    if missing("bwrap") is not None:
+        pytest.skip(f"no bwrap here: {missing('bwrap')}")
+    if cgroups == "off":
+        monkeypatch.setenv("DGM_SANDBOX_CGROUPS", "off")
+    elif cgroup_parent() is None:
+        pytest.skip("this process may not create cgroups here (the 'off' case is what holds)")
+    limits = Limits(memory_mb=256, pids=64, cpus=0.5, wall_seconds=120)
+    with Sandbox.start(base_image, run_id=run_id, limits=limits, backend="bwrap") as box:
+        hog = box.exec("python3 -c 'x = bytearray(1 << 30); print(len(x))'", timeout=60)
+        ulimit = box.exec("ulimit -v; ulimit -u").output.split()
+        cgroup = box.runtime.cgroup
+        dirs = dict(cgroup.dirs) if cgroup is not None else {}
+        if cgroup is not None:
+            assert hog.oom_killed and hog.exit_code == 137, hog
+            assert ulimit == ["unlimited", "64"]  # no RLIMIT_AS: the cgroup holds memory, as Docker's
+            v1 = cgroup.version == 1
+            mem = dirs["memory"] / ("memory.limit_in_bytes" if v1 else "memory.max")
+            assert int(mem.read_text()) == 256 << 20
+            assert (dirs["pids"] / "pids.max").read_text().strip() == "64"
+            if "cpu" in dirs:
+                quota = (dirs["cpu"] / ("cpu.cfs_quota_us" if v1 else "cpu.max")).read_text().split()[0]
+                assert int(quota) == 50_000
+            # Every process of the sandbox is in it, PID 1 and bubblewrap included.
+            pids = {int(p) for p in (dirs["memory"] / "cgroup.procs").read_text().split()}
+            assert box.runtime.proc.pid in pids and len(pids) >= 2
+        else:
+            assert not hog.oom_killed and "MemoryError" in hog.output, hog
+            assert ulimit == [str(256 << 10), "64"]
+        assert box.exec("echo alive").output == "alive\n"
+    # Removed once its last process has left it (a moment after the SIGKILL, off the critical path).
+    deadline = time.monotonic() + 30
+    while any(d.exists() for d in dirs.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(d.exists() for d in dirs.values())
+
+
+def test_cgroups_a_dead_process_left_are_swept_and_live_ones_kept() -> None:
+    parent = cgroup_parent()
+    if parent is None:
+        pytest.skip("this process may not create cgroups here")
+    left = SandboxCgroup(parent, f"test-left-{os.getpid()}", Limits())  # its dgm process died
+    live = SandboxCgroup(parent, f"test-live-{os.getpid()}", Limits())
+    sleeper = subprocess.Popen(["sh", "-c", "".join(f"echo $$ > {f} && " for f in live.procs_files)
+                                + "exec sleep 60"])
+    try:
+        deadline = time.monotonic() + 10
+        while not (Path(live.procs_files[0]).read_text().strip() or time.monotonic() > deadline):
+            time.sleep(0.01)
+        assert sweep(parent, min_age=60) == 0  # too young to be taken: it may be starting
+        time.sleep(1.1)
+        assert sweep(parent, min_age=1) >= 1
+        assert not any(d.exists() for d in left.dirs.values())
+        assert all(d.exists() for d in live.dirs.values())  # a process is in it
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        dirs = list(live.dirs.values())
+        live.remove()
+        deadline = time.monotonic() + 30
+        while any(d.exists() for d in dirs) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(d.exists() for d in dirs)
 
 
 def test_run_chooses_the_backend(backend: str) -> None:
@@ -204,3 +287,32 @@ def test_without_docker_podman_builds_the_images_and_both_daemonless_backends_us
         shutil.rmtree(dgm_home() / "bwrap" / image_id[:16], ignore_errors=True)
     assert res.returncode == 0, res.stderr[-2000:]
     assert lines[1:] == [f"podman ['{marker}', 'agent']", f"bwrap ['{marker}', 'agent']"]
+
+
+def test_prune_removes_unpacked_images_no_sandbox_uses(base_image: str, run_id: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dgm sandbox prune` removes an unpacked image whose image is gone and, with --bwrap-keep,
+    the least recently used; never one a sandbox is running from; a later sandbox unpacks again."""
+    if missing("bwrap") is not None:
+        pytest.skip(f"no bwrap here: {missing('bwrap')}")
+    from dgm.cli import main
+
+    monkeypatch.setenv("DGM_HOME", str(tmp_path / "home"))
+    unpacked = tmp_path / "home" / "bwrap"
+    stale = unpacked / "0123456789abcdef"  # an image rebuilt since: the engine has no such id
+    (stale / "root" / "usr").mkdir(parents=True)
+    (stale / "root" / "usr").chmod(0o555)  # as images have: removed all the same
+    (stale / "complete.json").write_text("{}")
+    with Sandbox.start(base_image, run_id=run_id, backend="bwrap") as box:
+        (ours,) = [d for d in unpacked.iterdir() if d != stale]
+        assert main(["sandbox", "prune", "--bwrap-keep", "0"]) == 0
+        assert not stale.exists() and (ours / "root" / "usr").is_dir()  # in use: stays
+        assert box.exec("echo still").output == "still\n"
+    assert main(["sandbox", "prune", "--bwrap-keep", "1"]) == 0
+    assert (ours / "complete.json").is_file()  # the most recently used one
+    assert main(["sandbox", "prune"]) == 0 and ours.exists()  # its image exists: kept by default
+    assert main(["sandbox", "prune", "--bwrap-keep", "0"]) == 0
+    assert list(unpacked.iterdir()) == []
+    assert main(["sandbox", "prune", "--bwrap-keep", "-1"]) == 2
+    with Sandbox.start(base_image, run_id=run_id, backend="bwrap") as box:  # unpacked anew
+        assert box.exec("echo again").output == "again\n"
