@@ -33,6 +33,23 @@ def test_list_shows_the_manifest_and_filters(tmp_path, capsys):
     assert [r["instance_id"] for r in rows] == ["o__r-2"] and rows[0]["detail"] == "boom"
 
 
+def test_list_marks_instances_whose_tree_still_leaks_the_fix(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # one table row per line
+    store = BenchStore(tmp_path)
+    leaking = {"hints": {"terms": ["man_make_section_directory"], "leaks": True,
+                         "found": {"man_make_section_directory": ["doc/usage/configuration.rst"]}}}
+    clean = {"hints": {"terms": ["other_term"], "leaks": False, "found": {}}}
+    store.put(TaskEnvironment("o__r-1", "img:1", status="validated", repo="o/r", notes=leaking))
+    store.put(TaskEnvironment("o__r-2", "img:2", status="validated", repo="o/r", notes=clean))
+    assert main(["bench", "list", "--store", str(tmp_path)]) == 0
+    lines = {ln.split()[1]: ln for ln in capsys.readouterr().out.splitlines() if "o__r-" in ln}
+    assert "leaks: man_make_section_directory" in lines["o__r-1"]
+    assert "leaks" not in lines["o__r-2"]
+    assert main(["bench", "list", "--store", str(tmp_path), "--json"]) == 0
+    rows = {r["instance_id"]: r["leaks"] for r in json.loads(capsys.readouterr().out)}
+    assert rows == {"o__r-1": True, "o__r-2": False}
+
+
 def test_grade_refuses_predictions_for_unvalidated_instances(tmp_path, capsys):
     store = BenchStore(tmp_path)
     store.put(TaskEnvironment("o__r-2", "", status="failed:build", repo="o/r"))
