@@ -162,6 +162,8 @@ def main() -> int:
 
     everything = load_instances(args.dataset)
     repos = args.repo or PURE_PYTHON
+    if args.instance:  # the named instances' repositories, compiled ones included
+        repos = sorted({i.repo for i in everything if i.instance_id in set(args.instance)} | set(args.repo or []))
     candidates = Counter(i.repo for i in everything if i.repo in repos)
     chosen = load_instances(args.dataset, ids=args.instance) if args.instance else [
         i for i in everything if i.repo in repos]

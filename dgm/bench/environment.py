@@ -174,7 +174,7 @@ def build_environment(recipe: EnvRecipe, *, progress: Progress | None = None,
     from dgm.sandbox.images import ensure_base_image, ensure_image
 
     log = progress or (lambda line: None)
-    base = ensure_base_image(recipe.suite, progress=progress)
+    base = ensure_base_image(recipe.suite, extra_packages=recipe.debian_packages, progress=progress)
     tree, diff = release_tree(recipe)
     dockerfile, files = environment_inputs(recipe, tree)
     had = _tags_of(environment_name(recipe)) if record is not None else set()

@@ -66,15 +66,16 @@ def test_grade_refuses_predictions_for_unvalidated_instances(tmp_path, capsys):
 
 
 LITE = REPO_ROOT / "datasets" / "swebench_lite.jsonl"
-COMPILED = "astropy__astropy-12907"  # a compiled project: the recipe refuses it before any download
+COMPILED = "astropy__astropy-12907"  # a compiled project's version without a spec: refused before any download
 
 
 def test_a_refused_instance_fails_build_and_keeps_its_reason_through_validate(tmp_path, capsys):
     code = main(["bench", "build", "--dataset", str(LITE), "--instance", COMPILED, "--store", str(tmp_path)])
     captured = capsys.readouterr()
     assert code == 1
-    assert (f"{COMPILED}: refused (no-recipe): astropy/astropy: needs a compiler in the image "
-            "(C extensions are built from source)") in captured.err.splitlines()
+    assert (f"{COMPILED}: refused (no-recipe): astropy/astropy 4.3: needs a compiler in the image "
+            "(C extensions are built from source) and no spec for this version says how to build it"
+            ) in captured.err.splitlines()
     assert "no-recipe ┃" not in captured.out  # one instance: its line, not a table
     assert main(["bench", "validate", "--instance", COMPILED, "--store", str(tmp_path)]) == 1
     env = BenchStore(tmp_path).environment(COMPILED)

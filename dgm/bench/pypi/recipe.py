@@ -34,6 +34,8 @@ def build_requirements(tree: Path) -> list[str]:
             reqs = list(data.get("build-system", {}).get("requires", []))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError):
             reqs = []
+    # A build-isolation aid that pins numpy for binary wheels; the build here uses the installed numpy.
+    reqs = [r for r in reqs if not r.strip().lower().startswith("oldest-supported-numpy")]
     names = {r.split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip().lower() for r in reqs}
     for default in ("setuptools", "wheel"):
         if default not in names:
@@ -154,6 +156,7 @@ def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
         log_parser=spec.log_parser,
         env=dict(spec.env),
         release_dir=release_dir,
+        debian_packages=list(spec.debian_packages),
         environment_key=f"{project}-{release}-py{python}",
         notes={"release": release, "release_chosen_by": chosen_by, "project": project,
                "sdist": archive.name, "sdist_uploaded": release_upload_time(project, release),
