@@ -17,7 +17,7 @@ PY = f"{VENV}/bin/python"
 # (Debian's build-essential, installed into the base image's root filesystem, never on the host)
 # where a spec says how to build them; other versions are refused.
 NEEDS_COMPILER = {"astropy/astropy", "matplotlib/matplotlib", "scikit-learn/scikit-learn"}
-COMPILER = ["build-essential"]
+COMPILER = ["build-essential", "python3-dev"]  # gcc, make, and Python.h
 
 PYTEST_RA = f"{PY} -m pytest --no-header -rA --tb=no -p no:cacheprovider"
 PYTEST_RA_OLD = f"{PY} -m pytest -rA"  # pytest < 6 has no --no-header

@@ -45,7 +45,7 @@ def test_compiled_projects_get_a_compiler_or_are_refused_with_the_reason() -> No
     with pytest.raises(BenchError, match="needs a compiler in the image"):
         spec_for("scikit-learn/scikit-learn", "0.20", "0.20.0")
     astropy = spec_for("astropy/astropy", "5.2", "5.3.1")
-    assert astropy.debian_packages == ["build-essential"] and "setuptools==68.0.0" in astropy.pins
+    assert astropy.debian_packages == ["build-essential", "python3-dev"] and "setuptools==68.0.0" in astropy.pins
     with pytest.raises(BenchError, match="no environment spec"):
         spec_for("example/unknown", "1.0", "1.0")
     assert spec_for("pallets/flask", "2.3", "2.3.0").suite == "bookworm"
