@@ -20,8 +20,9 @@ export GIT_AUTHOR_NAME=dgm GIT_AUTHOR_EMAIL=dgm@dgm.invalid GIT_COMMITTER_NAME=d
        GIT_COMMITTER_DATE="2000-01-01T00:00:00+0000"
 # Unchanged files were staged in the layer below; inode, owner and ctime differ across layers,
 # so compare by size and mtime only (changed files were touched), or git re-reads every file.
-git -c core.checkStat=minimal -c core.trustctime=false add -A
-git commit -q --no-verify -m base
+STAT=(-c core.checkStat=minimal -c core.trustctime=false)
+git "${STAT[@]}" add -A
+git "${STAT[@]}" commit -q --no-verify -m base
 git rev-parse HEAD > /opt/dgm/base_commit
 # The release's versions of the changed files would still be objects in the repository: the
 # fix, readable with `git cat-file`. Only what the base commit reaches stays.
