@@ -48,9 +48,10 @@ def pick(instances, per_repo: int | None, rebuildable_only: bool):
     out, seen = [], Counter()
     for inst in instances:
         row = release_map.get(inst.instance_id, {})
-        if rebuildable_only and row and not (row.get("release") or row.get("ext_wide_window_release")
-                                             or row.get("ext_reduced_context_C1_release")):
-            continue
+        if rebuildable_only and row and (row.get("status") == "refused" or not (
+                row.get("release") or row.get("ext_wide_window_release")
+                or row.get("ext_reduced_context_C1_release"))):
+            continue  # no release takes the patches, or the bench cannot build it (`bench` says why)
         if per_repo is not None and seen[inst.repo] >= per_repo:
             continue
         seen[inst.repo] += 1
