@@ -145,9 +145,10 @@ def measure_build(inst, store) -> None:
     throwaway = f"dgm-env-benchcold-{uuid.uuid4().hex[:8]}"
     cold_recipe = replace(recipe, env={**recipe.env, "DGM_BENCH_NONCE": uuid.uuid4().hex})
     made: list[str] = []
+    layers_of: dict = {}
     try:
         t = time.perf_counter()
-        made.append(build_environment(cold_recipe, name=throwaway))
+        made.append(build_environment(cold_recipe, name=throwaway, record=layers_of))
         cold = time.perf_counter() - t
         t = time.perf_counter()
         made.append(build_environment(cold_recipe, name=throwaway + "-again"))
@@ -156,7 +157,10 @@ def measure_build(inst, store) -> None:
         build_environment(cold_recipe, name=throwaway)
         tagged = time.perf_counter() - t
     finally:
-        for tag in made:
+        # The throwaway release environment (its nonce makes it nobody else's) goes last.
+        for tag in [*made, layers_of.get("environment_image", "")]:
+            if not tag:
+                continue
             try:
                 docker_client().images.remove(tag, noprune=False)
             except docker.errors.APIError:

@@ -79,9 +79,10 @@ def main() -> int:
         base = ensure_base_image(recipe.suite)
         cold = replace(recipe, env={**recipe.env, "DGM_BENCH_NONCE": nonce})
         t = time.perf_counter()
-        rebuilt = build_environment(cold, name=f"dgm-env-benchofficial-{nonce}")
+        layers_of: dict = {}
+        rebuilt = build_environment(cold, name=f"dgm-env-benchofficial-{nonce}", record=layers_of)
         rebuild_s = time.perf_counter() - t
-        made.append(rebuilt)
+        made += [layers_of["environment_image"], rebuilt]  # removed in reverse: the instance image first
         rebuilt_bytes, base_bytes = image_bytes(rebuilt), image_bytes(base)
 
         # -- the same environment as a one-layer image under the harness's name, in the registry

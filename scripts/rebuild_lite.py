@@ -48,9 +48,10 @@ def pick(instances, per_repo: int | None, rebuildable_only: bool):
     out, seen = [], Counter()
     for inst in instances:
         row = release_map.get(inst.instance_id, {})
-        if rebuildable_only and row and not (row.get("release") or row.get("ext_wide_window_release")
-                                             or row.get("ext_reduced_context_C1_release")):
-            continue
+        if rebuildable_only and row and (row.get("status") == "refused" or not (
+                row.get("release") or row.get("ext_wide_window_release")
+                or row.get("ext_reduced_context_C1_release"))):
+            continue  # no release takes the patches, or the bench cannot build it (`bench` says why)
         if per_repo is not None and seen[inst.repo] >= per_repo:
             continue
         seen[inst.repo] += 1
@@ -123,6 +124,28 @@ def table(rows: list[dict], candidates: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
+def layers_table(rows: list[dict]) -> str:
+    """Per built instance, in build order: its release environment, whether this build made it
+    (first of the release) or found it (an extra instance), build seconds and disk."""
+    mb = 1_000_000
+    lines = ["| instance | release environment | role | build s | environment s | instance layer s "
+             "| image MB | environment MB | instance layer MB | shares layers |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lay = (r.get("notes") or {}).get("layers") or {}
+        if "image_bytes" not in lay:
+            continue
+        role = "extra" if lay.get("environment_reused") else "first"
+        if not lay.get("shared_release_tree"):
+            role += " (own tree)"
+        lines.append(
+            f"| {r['instance_id']} | {lay['environment_image'].split(':')[0].removeprefix('dgm-release-')} "
+            f"| {role} | {r['notes'].get('build_seconds', '')} | {lay['environment_seconds']} "
+            f"| {lay['instance_seconds']} | {lay['image_bytes'] / mb:.0f} | {lay['environment_bytes'] / mb:.0f} "
+            f"| {lay['instance_layer_bytes'] / mb:.1f} | {'yes' if lay['shares_environment'] else 'no'} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", type=Path, default=ROOT / "datasets" / "swebench_lite.jsonl")
@@ -140,6 +163,8 @@ def main() -> int:
 
     everything = load_instances(args.dataset)
     repos = args.repo or PURE_PYTHON
+    if args.instance:  # the named instances' repositories, compiled ones included
+        repos = sorted({i.repo for i in everything if i.instance_id in set(args.instance)} | set(args.repo or []))
     candidates = Counter(i.repo for i in everything if i.repo in repos)
     chosen = load_instances(args.dataset, ids=args.instance) if args.instance else [
         i for i in everything if i.repo in repos]
@@ -154,9 +179,15 @@ def main() -> int:
                  "detail": held[i.instance_id].detail, "notes": held[i.instance_id].notes}
                 for i in everything if i.instance_id in held and i.repo in repos]
         print(f"\n{table(rows, candidates)}")
+        costs = layers_table(rows)
+        if costs:
+            print(f"\n{costs}")
         return 0
     rows = recipes_only(chosen) if args.recipes_only else build(chosen, args.store, args.rebuild)
     print(f"\n{table(rows, candidates)}\n\n{len(rows)} instances in {time.monotonic() - started:.0f} s")
+    costs = layers_table(rows)
+    if costs:
+        print(f"\nShared layers (load average {os.getloadavg()[0]:.1f} at the end):\n{costs}")
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
     return 0

@@ -3,7 +3,7 @@
 Run from anywhere: `python datasets/toy/make_toy.py`. Each task is a real bug in the
 repository as kept here (the shared "before" state); `patch` fixes it and `test_patch`
 adds the tests that expose it. The base commit is the commit dgm's environment builder
-makes from the same files (sandbox/env/setup.sh) (fixed author and date), so it is reproducible.
+makes from the same files (sandbox/env/instance.sh) (fixed author and date), so it is reproducible.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# The same identity and date sandbox/env/setup.sh uses for the base commit.
+# The same identity and date sandbox/env/instance.sh uses for the base commit.
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "dgm", "GIT_AUTHOR_EMAIL": "dgm@dgm.invalid",
     "GIT_COMMITTER_NAME": "dgm", "GIT_COMMITTER_EMAIL": "dgm@dgm.invalid",

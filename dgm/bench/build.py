@@ -51,7 +51,7 @@ def build_instance(instance: TaskInstance, store: BenchStore, *, run_id: str, va
     derived spec when the caller derived a batch of them (else it is derived here).
     PULL_PROGRESS also gets the pull's progress lines (they always go to build.log).
     """
-    from dgm.bench.environment import build_environment
+    from dgm.bench.environment import build_environment, layer_costs
     from dgm.bench.makers import recipe_for
 
     options = options or EnvironmentOptions()
@@ -81,12 +81,18 @@ def build_instance(instance: TaskInstance, store: BenchStore, *, run_id: str, va
     env.notes = {**recipe.notes, "suite": recipe.suite, "environment": "rebuild"}
     if skipped:
         env.notes["official_skipped"] = skipped
+    layers: dict = {}
     try:
-        env.image = build_environment(recipe, progress=log)
+        env.image = build_environment(recipe, progress=log, record=layers)
     except Exception as exc:  # noqa: BLE001 - build errors are recorded per instance
         log(f"build failed: {exc}")
         return _finish(store, env, "failed:build", str(exc).splitlines()[0][:300], started)
     env.notes["build_seconds"] = round(time.monotonic() - started, 1)
+    try:
+        layers.update(layer_costs(env.image, layers["environment_image"]))
+    except Exception as exc:  # noqa: BLE001 - sizes are notes, not conditions
+        log(f"layer sizes unknown: {exc}")
+    env.notes["layers"] = layers
     log(f"image {env.image}")
     if not validate_it:
         return _finish(store, env, "built", "", started)

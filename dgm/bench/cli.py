@@ -94,7 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("--json", action="store_true", help="print the run summary as JSON")
     v.set_defaults(func=_handler("cmd_grade"))
 
-    v = verbs.add_parser("list", help="show the manifest", description="List built instances and their status.")
+    v = verbs.add_parser("list", help="show the manifest", description="List built instances and their status; the leaks column marks instances whose "
+                              "tree still names what only the fix defines (evolve skips them).")
     v.add_argument("--store", metavar="DIR", help=STORE_HELP)
     v.add_argument("--status", metavar="STATUS", help="only this status: validated, failed, failed:<reason>, built")
     v.add_argument("--json", action="store_true", help="print the manifest rows as JSON")

@@ -350,6 +350,16 @@ def _rate_prefix(store: BenchStore, predictions) -> str:
     return f"{label}: " if label else ""
 
 
+def _leak_mark(env: TaskEnvironment) -> str:
+    """'leaks: TERM, ...' for an instance whose hint scan still found terms of the fix, else ''."""
+    if not env.leaks:
+        return ""
+    found = env.notes["hints"].get("found")
+    terms = sorted(found) if isinstance(found, dict) else []
+    shown = ", ".join(str(t) for t in terms[:3]) + (" …" if len(terms) > 3 else "")
+    return f"leaks: {shown}" if shown else "leaks"
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -359,17 +369,19 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         from dataclasses import asdict
 
-        print(json.dumps([{**asdict(e), "path": path_of(e)} for e in envs], indent=1))
+        print(json.dumps([{**asdict(e), "path": path_of(e), "leaks": e.leaks} for e in envs], indent=1))
         return 0
     if not envs:
         print(inert(f"no instances in {store.manifest_path}"))
         return 0
     table = Table(title=_text(store.manifest_path))
-    for col in ("instance", "repo", "status", "path", "image", "detail"):
+    for col in ("instance", "repo", "status", "leaks", "path", "image", "detail"):
         table.add_column(col, overflow="fold")
     for e in envs:
+        # An instance whose tree still names what only its fix defines: evolve skips it.
+        leak = _leak_mark(e)
         table.add_row(_text(e.instance_id), _text(e.repo), _text(e.status, _status_style(e.status)),
-                      _text(path_of(e)), _text(e.image), _text(e.detail))
+                      _text(leak, "yellow" if leak else ""), _text(path_of(e)), _text(e.image), _text(e.detail))
     console = Console()
     console.print(table)
     console.print(_summary_table(envs, "summary"))

@@ -24,6 +24,8 @@ _UNITTEST_RESULT = re.compile(r"^(OK|FAILED)\b")
 # sympy's reporter wraps a long summary: "=== tests finished: 9 passed, ...\nin 1.2 seconds ==="
 _SYMPY_SUMMARY = re.compile(r"^=* ?tests finished: \d+ passed")
 _SYMPY_END = re.compile(r"\bin [\d.]+ seconds\b")
+# Colour codes: a project's own addopts may ask for them (astropy's `--color=yes`).
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 Parser = Callable[[str], dict]
 
@@ -52,7 +54,7 @@ def runner_kind(test_command: str, log_parser: str, repo: str = "") -> str:
 def find_summary(lines: list[str], kind: str) -> Summary | None:
     """The last summary block of the runner in LINES, or None."""
     for i in range(len(lines) - 1, -1, -1):
-        line = lines[i]
+        line = _ANSI.sub("", lines[i])
         if kind == "pytest":
             match = _PYTEST_SUMMARY.match(line)
             if match:
@@ -129,7 +131,7 @@ def crosscheck(output: str, exit_code: int | None, kind: str, parse: Parser,
         else:
             after = "\n".join(lines[summary.end:])
             late = parse(after)
-            if late or (kind == "pytest" and any(_PYTEST_SUMMARY.match(x) for x in lines[summary.end:])):
+            if late or (kind == "pytest" and any(_PYTEST_SUMMARY.match(_ANSI.sub("", x)) for x in lines[summary.end:])):
                 problems.append("test results were printed after the runner's summary: "
                                 + _names(sorted(late) or ["a second summary"]))
             if kind == "pytest":

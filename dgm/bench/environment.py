@@ -1,16 +1,25 @@
 """Environment images: an EnvRecipe becomes `dgm-env-<id>:<hash>`, built with no network.
 
 Every task image follows one convention: a venv at /opt/dgm/venv first on PATH (the
-agent's `python3` and the tests both use it), the repository at /testbed as a git
-repository whose single commit is the task's base, and a copy at /opt/dgm/seed/testbed
-that the sandbox driver puts into a writable /testbed when a container starts.
+agent's `python3` and the tests both use it), and the repository at /opt/dgm/seed/testbed as
+a git repository whose single commit is the task's base, which the sandbox driver copies into
+a writable /testbed when a container starts.
+
+Two images per task, so that tasks of one release share what is big: the *release
+environment* `dgm-release-<key>:<hash>` (venv, the release's tree installed at /testbed, its
+files staged in git but never committed) and the *instance* image on top of it, a thin layer
+with the files in which the task's before state differs from the release, the base commit,
+and nothing of the release's versions of those files (unreachable objects are pruned).
 """
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import re
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -52,19 +61,67 @@ def _source_files(source_dir: Path) -> tuple[dict[str, Path], list[str]]:
 
 
 def dockerfile_for(recipe: EnvRecipe) -> str:
-    """The Dockerfile text (sandbox/env/Dockerfile with the recipe's environment)."""
+    """The release environment's Dockerfile (sandbox/env/Dockerfile with the recipe's environment)."""
     env = {"PATH": f"{VENV}/bin:{BASE_PATH}", "VIRTUAL_ENV": VENV, **recipe.env}
     env_line = " ".join(f"{k}={json.dumps(str(v))}" for k, v in env.items())
     return (RECIPE_DIR / "Dockerfile").read_text().replace("{env}", env_line)
 
 
-def build_inputs(recipe: EnvRecipe) -> tuple[str, dict[str, bytes | str | Path]]:
-    """Dockerfile and context files of a recipe; the image tag is a hash of both.
+# Files whose change alters what the install builds: an instance that changes one of them gets
+# an environment installed from its own tree, not the release's.
+BUILD_FILES = {"setup.py", "setup.cfg", "pyproject.toml"}
+BUILD_SUFFIXES = (".pyx", ".pxd", ".pxi", ".c", ".h", ".cpp", ".cc", ".f", ".f90")
 
-    Nothing instance-specific goes in, so tasks over the same source and recipe reuse
-    every cached layer.
+
+@dataclass
+class TreeDiff:
+    """How an instance's before-state tree differs from its release's tree."""
+
+    changed: list[str]  # in the instance, new or different (content or executable bit)
+    deleted: list[str]  # in the release only (files)
+    deleted_dirs: list[str]  # directories that hold files in the release only
+    executables: list[str]  # among `changed`, the executable ones
+
+    @property
+    def touches_build(self) -> bool:
+        return any(Path(rel).name in BUILD_FILES or rel.endswith(BUILD_SUFFIXES)
+                   for rel in [*self.changed, *self.deleted])
+
+
+def tree_diff(release_dir: Path, source_dir: Path) -> TreeDiff:
+    """Compare two plain trees as the image sees them (regular files, executable bits)."""
+    old, old_exec = _source_files(release_dir)
+    new, new_exec = _source_files(source_dir)
+    old_x, new_x = set(old_exec), set(new_exec)
+    changed = [rel for rel, path in new.items()
+               if rel not in old or (rel in old_x) != (rel in new_x)
+               or not filecmp.cmp(old[rel], path, shallow=False)]
+    deleted = [rel for rel in old if rel not in new]
+    dirs_new = {p for rel in new for p in Path(rel).parents if str(p) != "."}
+    dirs_gone = {p for rel in deleted for p in Path(rel).parents if str(p) != "." and p not in dirs_new}
+    # Only the outermost: removing it removes what is under it.
+    outer = sorted(d.as_posix() for d in dirs_gone if not any(q in dirs_gone for q in d.parents))
+    return TreeDiff(sorted(changed), sorted(deleted), outer, sorted(r for r in changed if r in new_x))
+
+
+def release_tree(recipe: EnvRecipe) -> tuple[Path, TreeDiff | None]:
+    """The tree the release environment installs, and the instance's difference from it (None when
+    the environment is installed from the instance's own tree)."""
+    source = Path(recipe.source_dir)
+    if recipe.release_dir is None or Path(recipe.release_dir).resolve() == source.resolve():
+        return source, None
+    diff = tree_diff(Path(recipe.release_dir), source)
+    if diff.touches_build:
+        return source, None
+    return Path(recipe.release_dir), diff
+
+
+def environment_inputs(recipe: EnvRecipe, tree: Path) -> tuple[str, dict[str, bytes | str | Path]]:
+    """Dockerfile and context of the release environment: venv, TREE installed, staged in git.
+
+    Nothing instance-specific goes in, so every instance of a release shares this image.
     """
-    repo_files, executables = _source_files(Path(recipe.source_dir))
+    repo_files, executables = _source_files(tree)
     files: dict[str, bytes | str | Path] = {f"build/repo/{rel}": p for rel, p in repo_files.items()}
     wheels = sorted(Path(recipe.wheels_dir).glob("*.whl")) if recipe.wheels_dir else []
     if recipe.requirements and not wheels:
@@ -81,12 +138,76 @@ def build_inputs(recipe: EnvRecipe) -> tuple[str, dict[str, bytes | str | Path]]
     return dockerfile_for(recipe), files
 
 
+def instance_inputs(recipe: EnvRecipe, diff: TreeDiff | None) -> tuple[str, dict[str, bytes | str | Path]]:
+    """Dockerfile and context of the instance layer: the changed files, what to delete, the commit."""
+    files: dict[str, bytes | str | Path] = {"build/instance.sh": RECIPE_DIR / "instance.sh"}
+    if diff is not None:
+        source = Path(recipe.source_dir)
+        for rel in diff.changed:
+            files[f"build/changed/{rel}"] = source / rel
+        files["build/changed.txt"] = "".join(r + "\n" for r in diff.changed)
+        files["build/deleted.txt"] = "".join(r + "\n" for r in [*diff.deleted_dirs, *diff.deleted])
+        files["build/executables.txt"] = "".join(r + "\n" for r in diff.executables)
+    return (RECIPE_DIR / "Dockerfile.instance").read_text(), files
+
+
+def build_inputs(recipe: EnvRecipe) -> tuple[str, dict[str, bytes | str | Path]]:
+    """The release environment's Dockerfile and context (see environment_inputs)."""
+    tree, _diff = release_tree(recipe)
+    return environment_inputs(recipe, tree)
+
+
+def environment_name(recipe: EnvRecipe) -> str:
+    """Docker repository name of the recipe's release environment."""
+    key = recipe.environment_key or recipe.instance_id
+    return "dgm-release-" + re.sub(r"[^a-z0-9_.-]+", "-", key.lower()).strip("-.")
+
+
 def build_environment(recipe: EnvRecipe, *, progress: Progress | None = None,
-                      name: str | None = None) -> str:
-    """Tag of the recipe's environment image, built if missing (cached by content hash)."""
+                      name: str | None = None, record: dict | None = None) -> str:
+    """Tag of the recipe's instance image, built if missing (both images cached by content hash).
+
+    The release environment is built first, or found: every instance of a release shares it.
+    RECORD, when given, gets the environment's tag, how long each image took and whether the
+    environment was already there.
+    """
     from dgm.sandbox.images import ensure_base_image, ensure_image
 
-    base = ensure_base_image(recipe.suite, progress=progress)
-    dockerfile, files = build_inputs(recipe)
-    return ensure_image(name or image_name(recipe.instance_id), None, dockerfile,
-                        base=base, files=files, progress=progress or (lambda line: None))
+    log = progress or (lambda line: None)
+    base = ensure_base_image(recipe.suite, extra_packages=recipe.debian_packages, progress=progress)
+    tree, diff = release_tree(recipe)
+    dockerfile, files = environment_inputs(recipe, tree)
+    had = _tags_of(environment_name(recipe)) if record is not None else set()
+    started = time.monotonic()
+    environment = ensure_image(environment_name(recipe), None, dockerfile, base=base, files=files, progress=log)
+    env_seconds = time.monotonic() - started
+    log(f"environment {environment}" + (" (installed from this instance's tree)" if diff is None else
+        f"; instance layer: {len(diff.changed)} changed, {len(diff.deleted)} deleted files"))
+    dockerfile, files = instance_inputs(recipe, diff)
+    tag = name or image_name(recipe.instance_id)
+    started = time.monotonic()
+    image = ensure_image(tag, None, dockerfile, base=environment, files=files, progress=log)
+    if record is not None:
+        record.update(environment_image=environment, environment_seconds=round(env_seconds, 1),
+                      instance_seconds=round(time.monotonic() - started, 1),
+                      environment_reused=environment in had, shared_release_tree=diff is not None)
+    return image
+
+
+def _tags_of(repository: str) -> set[str]:
+    from dgm.sandbox.engine import engine_client, image_engine
+
+    return {t for img in engine_client(image_engine()).images.list(name=repository) for t in img.tags}
+
+
+def layer_costs(image: str, environment: str) -> dict:
+    """Sizes (bytes, uncompressed) of IMAGE, of its release ENVIRONMENT, and what IMAGE adds on top;
+    `shares_environment` when IMAGE's layers start with all of ENVIRONMENT's (by layer id)."""
+    from dgm.sandbox.engine import engine_client, image_engine
+
+    images = engine_client(image_engine()).images
+    top, below = images.get(image).attrs, images.get(environment).attrs
+    layers, env_layers = top["RootFS"]["Layers"], below["RootFS"]["Layers"]
+    size, env_size = int(top.get("Size") or 0), int(below.get("Size") or 0)
+    return {"image_bytes": size, "environment_bytes": env_size, "instance_layer_bytes": size - env_size,
+            "shares_environment": layers[:len(env_layers)] == env_layers}

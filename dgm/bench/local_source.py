@@ -65,4 +65,5 @@ def local_recipe(instance: TaskInstance, workdir: Path) -> EnvRecipe:
         log_parser=str(instance.extra.get("log_parser") or "pytest"),
         env=dict(source.get("env", {})),
         notes={"kind": "local", "python": python, "source": str(local_source_dir(instance))},
+        environment_key=f"local-{local_source_dir(instance).name}-py{python}",
     )

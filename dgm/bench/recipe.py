@@ -20,3 +20,11 @@ class EnvRecipe:
     log_parser: str  # swebench repo key ("pallets/flask") or parser name ("pytest")
     env: dict[str, str] = field(default_factory=dict)
     notes: dict = field(default_factory=dict)  # provenance: release used, python, etc.
+    # The tree the shared environment image (venv + install) is built from: the release as
+    # published, which every instance of that release differs from in a few files. None: the
+    # source itself (the environment is then this instance's alone).
+    release_dir: Path | None = None
+    # Debian packages built into the base image's root filesystem (a compiler for C extensions).
+    debian_packages: list[str] = field(default_factory=list)
+    # Names the shared environment image (e.g. "flask-2.3.0-py3.11"); "" = the instance id.
+    environment_key: str = ""

@@ -48,7 +48,8 @@ def plan_for(test_command: str, log_parser: str, repo: str) -> RunnerPlan:
 
 def probe_command() -> str:
     """Shell that prints the image's pytest11 plugin modules as a JSON list (before any patch)."""
-    return f"python -I -c {shlex.quote(PROBE)} 2>/dev/null || echo '[]'"
+    # Grouped: a redirection after it (testrun writes it to a file) must take either output.
+    return f"{{ python -I -c {shlex.quote(PROBE)} 2>/dev/null || echo '[]'; }}"
 
 
 def cached_plugins(image: str) -> list[str] | None:
@@ -81,6 +82,11 @@ def eval_script(repo_dir: str, test_command: str, plan: RunnerPlan, nonce: str) 
     if plan.kind == "pytest":
         lines.append("export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1")
         opts = [f"-p {p}" for p in plan.plugins]
+        if plan.plugins:
+            # Autoload would have marked every plugin for assertion rewriting before importing any;
+            # by name, a plugin another one already imported (xdist.plugin after xdist.looponfail)
+            # warns, and a project's `filterwarnings = error` (astropy) turns that into a usage error.
+            opts.insert(0, "-W ignore::pytest.PytestAssertRewriteWarning")
         if plan.guarded:
             opts.insert(0, "-p dgm_pytest_guard")
             lines += [f"export PYTHONPATH={ENGINE_DIR}${{PYTHONPATH:+:$PYTHONPATH}}",

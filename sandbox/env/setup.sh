@@ -1,6 +1,9 @@
-# Runs once inside `docker build` (as root, no network): venv, repository, base commit, seed.
+# The release environment, run once inside `docker build` (as root, no network): the venv, the
+# release's tree installed at /testbed and staged in git, then moved to the seed. No commit: an
+# instance layer on top (instance.sh) brings the task's own files and makes the base commit.
 set -euxo pipefail
 B=/opt/dgm/build
+SEED=/opt/dgm/seed/testbed
 PIP=(/opt/dgm/venv/bin/python -m pip install --disable-pip-version-check --no-index --find-links "$B/wheels")
 
 python3 -m venv /opt/dgm/venv
@@ -13,17 +16,16 @@ cp -a "$B/repo/." /testbed/
 cd /testbed
 # The build context carries no file modes; restore the executable bits the source had.
 tr '\n' '\0' < "$B/executables.txt" | xargs -0 -r chmod +x
-# A fixed identity and date make the base commit a function of the files alone.
-export GIT_AUTHOR_NAME=dgm GIT_AUTHOR_EMAIL=dgm@dgm.invalid GIT_COMMITTER_NAME=dgm \
-       GIT_COMMITTER_EMAIL=dgm@dgm.invalid GIT_AUTHOR_DATE="2000-01-01T00:00:00+0000" \
-       GIT_COMMITTER_DATE="2000-01-01T00:00:00+0000"
 git init -q -b main
 # A big tree's first commit would start a detached auto-gc racing the rest of this build
 # (and the repository never needs one): off for every git command in it, here and in sandboxes.
 git config gc.auto 0
+# Staged, not committed: the blobs are shared by every instance of the release; the instance
+# layer commits its own tree and prunes the blobs only the release has.
 git add -A
-git commit -q --no-verify -m base
-git rev-parse HEAD > /opt/dgm/base_commit
+# The trees too (Django has ~3,000 directories): an instance then writes only the trees on the
+# paths it changes. Nothing references them; what the instance's commit does not reach is pruned.
+git write-tree > /dev/null
 
 bash -euxo pipefail "$B/install.sh"
 
@@ -31,6 +33,9 @@ bash -euxo pipefail "$B/install.sh"
 git status --porcelain --untracked-files=normal | sed -n 's/^?? //p' >> .git/info/exclude
 printf '%s\n' '__pycache__/' '*.pyc' '.pytest_cache/' '*.egg-info/' >> .git/info/exclude
 chown -R 1000:1000 /testbed
-mkdir -p /opt/dgm/seed/testbed
-cp -a /testbed/. /opt/dgm/seed/testbed/
+# Moved, not copied: sandboxes get a fresh tmpfs /testbed filled from the seed; the image's own
+# /testbed stays empty. (Moving the children keeps this a rename inside this layer.)
+mkdir -p "$SEED"
+find /testbed -mindepth 1 -maxdepth 1 -exec mv -t "$SEED" {} +
+chown 1000:1000 "$SEED"
 rm -rf "$B/repo"

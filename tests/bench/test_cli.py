@@ -33,6 +33,23 @@ def test_list_shows_the_manifest_and_filters(tmp_path, capsys):
     assert [r["instance_id"] for r in rows] == ["o__r-2"] and rows[0]["detail"] == "boom"
 
 
+def test_list_marks_instances_whose_tree_still_leaks_the_fix(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # one table row per line
+    store = BenchStore(tmp_path)
+    leaking = {"hints": {"terms": ["man_make_section_directory"], "leaks": True,
+                         "found": {"man_make_section_directory": ["doc/usage/configuration.rst"]}}}
+    clean = {"hints": {"terms": ["other_term"], "leaks": False, "found": {}}}
+    store.put(TaskEnvironment("o__r-1", "img:1", status="validated", repo="o/r", notes=leaking))
+    store.put(TaskEnvironment("o__r-2", "img:2", status="validated", repo="o/r", notes=clean))
+    assert main(["bench", "list", "--store", str(tmp_path)]) == 0
+    lines = {ln.split()[1]: ln for ln in capsys.readouterr().out.splitlines() if "o__r-" in ln}
+    assert "leaks: man_make_section_directory" in lines["o__r-1"]
+    assert "leaks" not in lines["o__r-2"]
+    assert main(["bench", "list", "--store", str(tmp_path), "--json"]) == 0
+    rows = {r["instance_id"]: r["leaks"] for r in json.loads(capsys.readouterr().out)}
+    assert rows == {"o__r-1": True, "o__r-2": False}
+
+
 def test_grade_refuses_predictions_for_unvalidated_instances(tmp_path, capsys):
     store = BenchStore(tmp_path)
     store.put(TaskEnvironment("o__r-2", "", status="failed:build", repo="o/r"))
@@ -49,15 +66,16 @@ def test_grade_refuses_predictions_for_unvalidated_instances(tmp_path, capsys):
 
 
 LITE = REPO_ROOT / "datasets" / "swebench_lite.jsonl"
-COMPILED = "astropy__astropy-12907"  # a compiled project: the recipe refuses it before any download
+COMPILED = "astropy__astropy-12907"  # a compiled project's version without a spec: refused before any download
 
 
 def test_a_refused_instance_fails_build_and_keeps_its_reason_through_validate(tmp_path, capsys):
     code = main(["bench", "build", "--dataset", str(LITE), "--instance", COMPILED, "--store", str(tmp_path)])
     captured = capsys.readouterr()
     assert code == 1
-    assert (f"{COMPILED}: refused (no-recipe): astropy/astropy: needs a compiler in the image "
-            "(C extensions are built from source)") in captured.err.splitlines()
+    assert (f"{COMPILED}: refused (no-recipe): astropy/astropy 4.3: needs a compiler in the image "
+            "(C extensions are built from source) and no spec for this version says how to build it"
+            ) in captured.err.splitlines()
     assert "no-recipe ┃" not in captured.out  # one instance: its line, not a table
     assert main(["bench", "validate", "--instance", COMPILED, "--store", str(tmp_path)]) == 1
     env = BenchStore(tmp_path).environment(COMPILED)

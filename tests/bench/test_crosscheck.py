@@ -175,3 +175,14 @@ def test_a_graded_status_read_only_from_captured_output_is_not_believed():
     problems = crosscheck(log, 1, "pytest", parser("parse_log_pytest"),
                           graded=frozenset({"tests/test_a.py::test_one", "tests/test_a.py::test_four"}))
     assert any("only outside the runner's own summary" in p and "test_four" in p for p in problems)
+
+
+def test_a_coloured_pytest_summary_is_still_the_runners_summary() -> None:
+    from dgm.bench.crosscheck import find_summary
+
+    # astropy's setup.cfg asks for --color=yes: the summary line comes wrapped in colour codes.
+    lines = ["\x1b[32mPASSED\x1b[0m t.py::\x1b[1mtest_a\x1b[0m",
+             "\x1b[32m============================= \x1b[32m\x1b[1m1 passed\x1b[0m\x1b[32m in 1.18s\x1b[0m"
+             "\x1b[32m ==============================\x1b[0m"]
+    summary = find_summary(lines, "pytest")
+    assert summary is not None and summary.line == 1 and summary.counts == {"passed": 1}

@@ -18,6 +18,8 @@ from dgm.bench.pypi.specs import PY, spec_for, sympy_test_command
 from dgm.bench.pypi.wheels import fetch_resolved, wheel_pins
 from dgm.bench.recipe import EnvRecipe
 from dgm.errors import BenchError
+from dgm.home import dgm_home
+from dgm.sandbox.locks import build_lock
 
 PYTHON_OF_SUITE = {"bookworm": "3.11", "bullseye": "3.9"}
 
@@ -32,6 +34,8 @@ def build_requirements(tree: Path) -> list[str]:
             reqs = list(data.get("build-system", {}).get("requires", []))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError):
             reqs = []
+    # A build-isolation aid that pins numpy for binary wheels; the build here uses the installed numpy.
+    reqs = [r for r in reqs if not r.strip().lower().startswith("oldest-supported-numpy")]
     names = {r.split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip().lower() for r in reqs}
     for default in ("setuptools", "wheel"):
         if default not in names:
@@ -59,6 +63,22 @@ def file_requirements(tree: Path, files: list[str], pins: list[str]) -> tuple[li
             if "==" in line and key(line) not in pinned:
                 extra_pins.append(line.split(";")[0].strip())
     return names, extra_pins
+
+
+def release_tree(archive: Path) -> Path:
+    """The sdist unpacked as published, once per archive (under $DGM_HOME/pypi/trees): the tree
+    the shared release environment installs, and every instance's starting point."""
+    trees = dgm_home() / "pypi" / "trees"
+    trees.mkdir(parents=True, exist_ok=True)
+    tree = trees / archive.name
+    done = trees / f"{archive.name}.complete"
+    with build_lock(f"tree-{archive.name}"):
+        if not done.is_file():
+            if tree.exists():
+                shutil.rmtree(tree)
+            unpack(archive, tree)
+            done.write_text(archive.name + "\n")
+    return tree
 
 
 def _fetch_dropping_conflicting_pins(wanted: list[str], pins: list[str], python: str) -> Path:
@@ -95,7 +115,8 @@ def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
     if source.exists():
         shutil.rmtree(source)
     archive = download_sdist(project, release)
-    unpack(archive, source)
+    release_dir = release_tree(archive)
+    shutil.copytree(release_dir, source, symlinks=True)
     reverse_patches(source, instance.patch, instance.test_patch, context=context)
     # A later release can describe the fix in files no patch touches: strip its release notes,
     # and record what still names what only the fix defines.
@@ -134,6 +155,9 @@ def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
         test_command=test_command,
         log_parser=spec.log_parser,
         env=dict(spec.env),
+        release_dir=release_dir,
+        debian_packages=list(spec.debian_packages),
+        environment_key=f"{project}-{release}-py{python}",
         notes={"release": release, "release_chosen_by": chosen_by, "project": project,
                "sdist": archive.name, "sdist_uploaded": release_upload_time(project, release),
                "python": python, "context_lines": context, "test_directives": directives,

@@ -13,8 +13,11 @@ from dgm.errors import BenchError
 VENV = "/opt/dgm/venv"
 PY = f"{VENV}/bin/python"
 
-# Projects whose test suites need C extensions built from source: the base image has no compiler.
+# Projects whose test suites need C extensions built from source: their images get a compiler
+# (Debian's build-essential, installed into the base image's root filesystem, never on the host)
+# where a spec says how to build them; other versions are refused.
 NEEDS_COMPILER = {"astropy/astropy", "matplotlib/matplotlib", "scikit-learn/scikit-learn"}
+COMPILER = ["build-essential", "python3-dev"]  # gcc, make, and Python.h
 
 PYTEST_RA = f"{PY} -m pytest --no-header -rA --tb=no -p no:cacheprovider"
 PYTEST_RA_OLD = f"{PY} -m pytest -rA"  # pytest < 6 has no --no-header
@@ -33,6 +36,8 @@ class RepoSpec:
     build_env: dict[str, str] = field(default_factory=dict)  # only for the install command
     # Requirement files in the source whose packages the tests need (the spec's pins win).
     requirement_files: list[str] = field(default_factory=list)
+    # Debian packages the image needs beyond the base (a compiler, libraries to build against).
+    debian_packages: list[str] = field(default_factory=list)
 
 
 def _vtuple(version: str) -> tuple[int, ...]:
@@ -80,12 +85,27 @@ _SPHINX_OLD_PINS = ["Jinja2==2.11.3", "MarkupSafe==2.0.1", "sphinxcontrib-appleh
                     "imagesize==1.4.1", "requests==2.31.0", "packaging==23.1"]
 _SPHINX_NEW_PINS = ["Jinja2==3.0.3", "MarkupSafe==2.1.3", "pytest==7.4.4", "docutils==0.20.1"]
 
+# SWE-bench's astropy 5.0-5.2 environment (Python 3.9; setuptools 68: 69 breaks the 5.x build).
+_ASTROPY_5_PINS = ["attrs==23.1.0", "exceptiongroup==1.1.3", "execnet==2.0.2", "hypothesis==6.82.6",
+                   "iniconfig==2.0.0", "numpy==1.25.2", "packaging==23.1", "pluggy==1.3.0",
+                   "psutil==5.9.5", "pyerfa==2.0.0.3", "pytest-arraydiff==0.5.0",
+                   "pytest-astropy-header==0.2.2", "pytest-astropy==0.10.0", "pytest-cov==4.1.0",
+                   "pytest-doctestplus==1.0.0", "pytest-filter-subpackage==0.1.2",
+                   "pytest-mock==3.11.1", "pytest-openfiles==0.5.0", "pytest-remotedata==0.4.0",
+                   "pytest-xdist==3.3.1", "pytest==7.4.0", "PyYAML==6.0.1", "setuptools==68.0.0",
+                   "sortedcontainers==2.4.0", "tomli==2.0.1", "cython==0.29.34"]
+
 
 def spec_for(repo: str, version: str, release: str) -> RepoSpec:
     """The spec for `repo` at task `version` rebuilt from `release`; BenchError if unsupported."""
-    if repo in NEEDS_COMPILER:
-        raise BenchError(f"{repo}: needs a compiler in the image (C extensions are built from source)")
     v = _vtuple(version)
+    if repo == "astropy/astropy" and (5, 0) <= v < (5, 3):
+        return RepoSpec("bullseye", _ASTROPY_5_PINS, [p.split("==")[0] for p in _ASTROPY_5_PINS],
+                        PYTEST_RA, "astropy/astropy", build_env={"SETUPTOOLS_SCM_PRETEND_VERSION": release},
+                        debian_packages=COMPILER)
+    if repo in NEEDS_COMPILER:
+        raise BenchError(f"{repo} {version}: needs a compiler in the image (C extensions are built from "
+                         "source) and no spec for this version says how to build it")
     if repo == "pallets/flask":
         return RepoSpec("bookworm", ["setuptools==70.0.0", "click==8.1.3", "itsdangerous==2.1.2",
                                      "Jinja2==3.1.2", "MarkupSafe==2.1.3", "Werkzeug==2.3.7",

@@ -39,9 +39,13 @@ def test_sympy_runs_through_sympy_test_with_files() -> None:
     assert "sympy.test('sympy/core/tests/test_basic.py', verbose=True)" in cmd
 
 
-def test_compiled_projects_are_refused_with_the_reason() -> None:
+def test_compiled_projects_get_a_compiler_or_are_refused_with_the_reason() -> None:
     with pytest.raises(BenchError, match="needs a compiler in the image"):
-        spec_for("astropy/astropy", "5.2", "5.3.1")
+        spec_for("astropy/astropy", "4.3", "5.1")
+    with pytest.raises(BenchError, match="needs a compiler in the image"):
+        spec_for("scikit-learn/scikit-learn", "0.20", "0.20.0")
+    astropy = spec_for("astropy/astropy", "5.2", "5.3.1")
+    assert astropy.debian_packages == ["build-essential", "python3-dev"] and "setuptools==68.0.0" in astropy.pins
     with pytest.raises(BenchError, match="no environment spec"):
         spec_for("example/unknown", "1.0", "1.0")
     assert spec_for("pallets/flask", "2.3", "2.3.0").suite == "bookworm"

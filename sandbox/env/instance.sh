@@ -1,0 +1,31 @@
+# An instance's before state on its release environment, run once inside `docker build` (as
+# root, no network): only the files that differ from the release are written here.
+set -euxo pipefail
+B=/opt/dgm/build
+SEED=/opt/dgm/seed/testbed
+cd "$SEED"
+if [ -s "$B/deleted.txt" ]; then tr '\n' '\0' < "$B/deleted.txt" | xargs -0 -r rm -rf --; fi
+if [ -s "$B/changed.txt" ]; then
+  cp -a "$B/changed/." "$SEED/"
+  # A fresh mtime: git must not take a changed file of the same size for the release's.
+  tr '\n' '\0' < "$B/changed.txt" | xargs -0 -r touch --
+  tr '\n' '\0' < "$B/changed.txt" | xargs -0 -r chown 1000:1000 --
+  tr '\n' '\0' < "$B/executables.txt" | xargs -0 -r chmod +x --
+  # New directories among the changed files belong to the agent's user too.
+  find "$SEED" -user 0 -type d -exec chown 1000:1000 {} +
+fi
+# A fixed identity and date make the base commit a function of the files alone.
+export GIT_AUTHOR_NAME=dgm GIT_AUTHOR_EMAIL=dgm@dgm.invalid GIT_COMMITTER_NAME=dgm \
+       GIT_COMMITTER_EMAIL=dgm@dgm.invalid GIT_AUTHOR_DATE="2000-01-01T00:00:00+0000" \
+       GIT_COMMITTER_DATE="2000-01-01T00:00:00+0000"
+# Unchanged files were staged in the layer below; inode, owner and ctime differ across layers,
+# so compare by size and mtime only (changed files were touched), or git re-reads every file.
+STAT=(-c core.checkStat=minimal -c core.trustctime=false)
+git "${STAT[@]}" add -A
+git "${STAT[@]}" commit -q --no-verify -m base
+git rev-parse HEAD > /opt/dgm/base_commit
+# The release's versions of the changed files would still be objects in the repository: the
+# fix, readable with `git cat-file`. Only what the base commit reaches stays.
+git prune --expire=now
+find "$SEED/.git" -user 0 -exec chown 1000:1000 {} +
+rm -rf "$B"
