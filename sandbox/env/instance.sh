@@ -14,6 +14,10 @@ if [ -s "$B/changed.txt" ]; then
   # New directories among the changed files belong to the agent's user too.
   find "$SEED" -user 0 -type d -exec chown 1000:1000 {} +
 fi
+# Bytecode an install compiled from the release's files (Django's setup.py imports django.utils)
+# holds the release's versions of them, the fix among them: none of it stays. (Git ignores it, so
+# nothing below would notice it.)
+find "$SEED" -path "$SEED/.git" -prune -o -name '*.pyc' -type f -print0 | xargs -0 -r rm -f --
 # A fixed identity and date make the base commit a function of the files alone.
 export GIT_AUTHOR_NAME=dgm GIT_AUTHOR_EMAIL=dgm@dgm.invalid GIT_COMMITTER_NAME=dgm \
        GIT_COMMITTER_EMAIL=dgm@dgm.invalid GIT_AUTHOR_DATE="2000-01-01T00:00:00+0000" \

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from dgm.bench.environment import release_tree, tree_diff
 from dgm.bench.recipe import EnvRecipe
 
@@ -44,3 +46,44 @@ def test_an_instance_that_changes_how_the_project_builds_gets_its_own_environmen
     shared, diff = release_tree(EnvRecipe("o__r-2", other, "bookworm", None, [], "", "true", "pytest",
                                           release_dir=release))
     assert shared == release and diff is not None and diff.changed == ["pkg/a.py"]
+
+
+@pytest.mark.docker
+def test_bytecode_the_release_install_compiled_does_not_reach_the_instance(tmp_path: Path) -> None:
+    """An install that imports the package compiles the release's (fixed) files to bytecode in the
+    tree; the instance layer must not carry that bytecode, nor the release's blob in git."""
+    import subprocess
+    import uuid
+
+    from dgm.bench.environment import build_environment
+    from dgm.sandbox.engine import docker_client
+
+    marker = f"FIX_{uuid.uuid4().hex[:12]}"
+    release = _tree(tmp_path / "release", {"pkg/__init__.py": "", "pkg/core.py": f"VALUE = '{marker}'\n",
+                                           "pkg/same.py": "SAME = 1\n"})
+    before = _tree(tmp_path / "before", {"pkg/__init__.py": "", "pkg/core.py": "VALUE = 'broken'\n",
+                                         "pkg/same.py": "SAME = 1\n"})
+    iid = f"dgm-test__pyc-{uuid.uuid4().hex[:8]}"
+    recipe = EnvRecipe(iid, before, "bookworm", None, [], "python -c 'import pkg.core, pkg.same'", "true",
+                       "pytest", release_dir=release, environment_key=iid)
+    record: dict = {}
+    image = build_environment(recipe, record=record)
+    try:
+        assert record["shared_release_tree"] is True
+        out = subprocess.run(["docker", "run", "--rm", "--network", "none", image, "bash", "-c",
+                              "cd /opt/dgm/seed/testbed && grep -rl --exclude-dir=.git . -e " + marker
+                              + "; git cat-file --batch-all-objects --batch | grep -c " + marker + "; "
+                              + "cat pkg/core.py; find . -name '*.pyc' -not -path './.git/*'"],
+                             capture_output=True, text=True, timeout=120)
+        lines = out.stdout.split()
+        assert lines[0] == "0", out.stdout   # no file outside git, no object in git holds the fix
+        assert "VALUE = 'broken'" in out.stdout and ".pyc" not in out.stdout, out.stdout
+        env_image = record["environment_image"]
+        compiled = subprocess.run(["docker", "run", "--rm", "--network", "none", env_image, "bash", "-c",
+                                   "find /opt/dgm/seed/testbed -name '*.pyc' -not -path '*/.git/*'"],
+                                  capture_output=True, text=True, timeout=120).stdout
+        assert "core.cpython" in compiled  # the release environment did compile it: the case is real
+    finally:
+        for tag in (image, record.get("environment_image")):
+            if tag:
+                docker_client().images.remove(tag, force=True)
