@@ -18,6 +18,27 @@ fi
 # holds the release's versions of them, the fix among them: none of it stays. (Git ignores it, so
 # nothing below would notice it.)
 find "$SEED" -path "$SEED/.git" -prune -o -name '*.pyc' -type f -print0 | xargs -0 -r rm -f --
+# Metadata the install wrote from the release's files: a long description can be the release's
+# changelog (old requests' setup.py appends HISTORY.rst), the fix's entry among it. The headers
+# (name, version, requirements, entry points) stay; the description goes.
+python3 - "$SEED" /opt/dgm/venv <<'PY'
+import json, pathlib, re, sys
+seed, venv = map(pathlib.Path, sys.argv[1:3])
+files = [p for p in seed.rglob("PKG-INFO") if ".git" not in p.relative_to(seed).parts and p.parent.suffix == ".egg-info"]
+for info in venv.glob("lib/python*/site-packages/*.dist-info"):  # editable installs (PEP 660)
+    try:
+        editable = json.loads((info / "direct_url.json").read_text()).get("dir_info", {}).get("editable")
+    except (OSError, ValueError):
+        editable = False
+    if editable:
+        files.append(info / "METADATA")
+for path in files:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    head = text.split("\n\n", 1)[0]
+    head = re.sub(r"^Description: .*(?:\n(?: {8}|       \|).*)*\n?", "", head + "\n", flags=re.M).rstrip("\n")
+    if head + "\n" != text:
+        path.write_text(head + "\n", encoding="utf-8")
+PY
 # A fixed identity and date make the base commit a function of the files alone.
 export GIT_AUTHOR_NAME=dgm GIT_AUTHOR_EMAIL=dgm@dgm.invalid GIT_COMMITTER_NAME=dgm \
        GIT_COMMITTER_EMAIL=dgm@dgm.invalid GIT_AUTHOR_DATE="2000-01-01T00:00:00+0000" \

@@ -49,9 +49,10 @@ def test_an_instance_that_changes_how_the_project_builds_gets_its_own_environmen
 
 
 @pytest.mark.docker
-def test_bytecode_the_release_install_compiled_does_not_reach_the_instance(tmp_path: Path) -> None:
-    """An install that imports the package compiles the release's (fixed) files to bytecode in the
-    tree; the instance layer must not carry that bytecode, nor the release's blob in git."""
+def test_what_the_release_install_wrote_from_the_fix_does_not_reach_the_instance(tmp_path: Path) -> None:
+    """The shared environment installs the release, whose files hold the fix: an install that imports
+    the package compiles them to bytecode, and one whose long description is the changelog writes the
+    fix's entry into the egg-info. The instance layer carries neither, nor the release's blobs in git."""
     import subprocess
     import uuid
 
@@ -59,30 +60,36 @@ def test_bytecode_the_release_install_compiled_does_not_reach_the_instance(tmp_p
     from dgm.sandbox.engine import docker_client
 
     marker = f"FIX_{uuid.uuid4().hex[:12]}"
-    release = _tree(tmp_path / "release", {"pkg/__init__.py": "", "pkg/core.py": f"VALUE = '{marker}'\n",
-                                           "pkg/same.py": "SAME = 1\n"})
-    before = _tree(tmp_path / "before", {"pkg/__init__.py": "", "pkg/core.py": "VALUE = 'broken'\n",
-                                         "pkg/same.py": "SAME = 1\n"})
-    iid = f"dgm-test__pyc-{uuid.uuid4().hex[:8]}"
-    recipe = EnvRecipe(iid, before, "bookworm", None, [], "python -c 'import pkg.core, pkg.same'", "true",
+    setup = ("from setuptools import setup\nsetup(name='pkg', version='1.0', packages=['pkg'],\n"
+             "      long_description=open('README').read() + open('CHANGES').read())\n")
+    common = {"setup.py": setup, "README": "pkg\n", "pkg/__init__.py": "", "pkg/same.py": "SAME = 1\n"}
+    release = _tree(tmp_path / "release", {**common, "pkg/core.py": f"VALUE = '{marker}'\n",
+                                           "CHANGES": f"1.0\n---\n- {marker}: fixed\n"})
+    before = _tree(tmp_path / "before", {**common, "pkg/core.py": "VALUE = 'broken'\n", "CHANGES": "stub\n"})
+    iid = f"dgm-test__fix-{uuid.uuid4().hex[:8]}"
+    recipe = EnvRecipe(iid, before, "bookworm", None, [],
+                       "python setup.py -q egg_info && python -c 'import pkg.core, pkg.same'", "true",
                        "pytest", release_dir=release, environment_key=iid)
     record: dict = {}
     image = build_environment(recipe, record=record)
+
+    def run(tag: str, script: str) -> str:
+        return subprocess.run(["docker", "run", "--rm", "--network", "none", tag, "bash", "-c",
+                               "cd /opt/dgm/seed/testbed && " + script],
+                              capture_output=True, text=True, timeout=120).stdout
+
     try:
         assert record["shared_release_tree"] is True
-        out = subprocess.run(["docker", "run", "--rm", "--network", "none", image, "bash", "-c",
-                              "cd /opt/dgm/seed/testbed && grep -rl --exclude-dir=.git . -e " + marker
-                              + "; git cat-file --batch-all-objects --batch | grep -c " + marker + "; "
-                              + "cat pkg/core.py; find . -name '*.pyc' -not -path './.git/*'"],
-                             capture_output=True, text=True, timeout=120)
-        lines = out.stdout.split()
-        assert lines[0] == "0", out.stdout   # no file outside git, no object in git holds the fix
-        assert "VALUE = 'broken'" in out.stdout and ".pyc" not in out.stdout, out.stdout
-        env_image = record["environment_image"]
-        compiled = subprocess.run(["docker", "run", "--rm", "--network", "none", env_image, "bash", "-c",
-                                   "find /opt/dgm/seed/testbed -name '*.pyc' -not -path '*/.git/*'"],
-                                  capture_output=True, text=True, timeout=120).stdout
-        assert "core.cpython" in compiled  # the release environment did compile it: the case is real
+        # The case is real: the release environment holds the fix in bytecode and in the egg-info.
+        below = run(record["environment_image"], f"grep -rl --exclude-dir=.git . -e {marker} | sort")
+        assert "pkg.egg-info/PKG-INFO" in below and "core.cpython" in below, below
+        out = run(image, f"grep -rl --exclude-dir=.git . -e {marker}; "
+                         f"git cat-file --batch-all-objects --batch | grep -c {marker}; "
+                         "cat pkg/core.py; find . -name '*.pyc' -not -path './.git/*'; "
+                         "sed -n 1,3p pkg.egg-info/PKG-INFO")
+        assert out.split()[0] == "0", out   # no file outside git, no object in git holds the fix
+        assert "VALUE = 'broken'" in out and ".pyc" not in out, out
+        assert "Name: pkg" in out and "Version: 1.0" in out, out  # the metadata's headers stay
     finally:
         for tag in (image, record.get("environment_image")):
             if tag:
