@@ -5,7 +5,9 @@ and print a per-repository table (candidates, recipe ok, built, validated, failu
     python scripts/rebuild_lite.py --recipes-only          # release lookup + reverse-apply only
 
 Results go to the bench store (default $DGM_HOME/bench), so `dgm bench list`/`grade` see them,
-and to --out as JSON. Already-validated instances are kept unless --rebuild.
+and to --out as JSON. Already-validated instances are kept unless --rebuild. With --record, each
+instance's verdict is written into datasets/lite_release_map.jsonl (its `bench` field) as soon as it
+is known, so a run that is stopped keeps what it measured; --skip-recorded then goes on from there.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dgm.bench.instances import load_instances  # noqa: E402
-from dgm.bench.pypi.release_map import load_release_map  # noqa: E402
+from dgm.bench.pypi.release_map import RELEASE_MAP, load_release_map  # noqa: E402
 
 PURE_PYTHON = ["pallets/flask", "pytest-dev/pytest", "sympy/sympy", "django/django",
                "mwaskom/seaborn", "sphinx-doc/sphinx", "psf/requests", "pylint-dev/pylint",
@@ -43,11 +45,13 @@ def _reason(status: str, detail: str) -> str:
     return reason
 
 
-def pick(instances, per_repo: int | None, rebuildable_only: bool):
+def pick(instances, per_repo: int | None, rebuildable_only: bool, skip_recorded: bool = False):
     release_map = load_release_map()
     out, seen = [], Counter()
     for inst in instances:
         row = release_map.get(inst.instance_id, {})
+        if skip_recorded and (row.get("bench") or {}).get("verdict") in ("validated", "failed", "refused"):
+            continue  # an earlier breadth run measured it (--record)
         if rebuildable_only and row and (row.get("status") == "refused" or not (
                 row.get("release") or row.get("ext_wide_window_release")
                 or row.get("ext_reduced_context_C1_release"))):
@@ -78,7 +82,29 @@ def recipes_only(instances) -> list[dict]:
     return rows
 
 
-def build(instances, store_dir: Path | None, rebuild: bool) -> list[dict]:
+def record(row: dict, path: Path = RELEASE_MAP) -> None:
+    """Write one instance's breadth verdict into the release map's `bench` field (atomically)."""
+    status, detail = row["status"], " ".join(str(row.get("detail") or "").split())
+    bench = {"verdict": "validated" if status == "validated" else "failed",
+             "reason": "" if status == "validated" else f"{status}: {detail}"[:300],
+             "seconds": (row.get("notes") or {}).get("seconds"),
+             "measured": time.strftime("%Y-%m-%d")}
+    lines = path.read_text().splitlines()
+    for n, line in enumerate(lines):
+        if line.strip() and json.loads(line)["instance_id"] == row["instance_id"]:
+            old = json.loads(line)
+            old["bench"] = bench
+            lines[n] = json.dumps(old)
+            break
+    else:
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    load_release_map.cache_clear()
+
+
+def build(instances, store_dir: Path | None, rebuild: bool, keep: bool = False) -> list[dict]:
     from dgm.bench.build import build_instance
     from dgm.bench.store import BenchStore
 
@@ -91,10 +117,21 @@ def build(instances, store_dir: Path | None, rebuild: bool) -> list[dict]:
             env = old
         else:
             started = time.monotonic()
-            env = build_instance(inst, store, run_id=run_id)
+            try:
+                env = build_instance(inst, store, run_id=run_id)
+            except Exception as exc:  # a long breadth run goes on; the row says what broke
+                rows.append({"instance_id": inst.instance_id, "repo": inst.repo, "status": "failed:error",
+                             "detail": f"{type(exc).__name__}: {exc}", "image": None,
+                             "notes": {"seconds": round(time.monotonic() - started, 1)}})
+                print(f"{inst.instance_id:40s} failed:error {rows[-1]['detail'][:100]}", flush=True)
+                if keep:
+                    record(rows[-1])
+                continue
             env.notes.setdefault("seconds", round(time.monotonic() - started, 1))
         rows.append({"instance_id": inst.instance_id, "repo": inst.repo, "status": env.status,
                      "detail": env.detail, "image": env.image, "notes": env.notes})
+        if keep:
+            record(rows[-1])
         print(f"{inst.instance_id:40s} {env.status:26s} {env.notes.get('seconds', '')!s:>7} "
               f"{env.detail[:100]}", flush=True)
     return rows
@@ -157,6 +194,10 @@ def main() -> int:
     ap.add_argument("--store", type=Path, default=None, help="bench store directory")
     ap.add_argument("--rebuild", action="store_true", help="rebuild instances already validated")
     ap.add_argument("--out", type=Path, default=None, help="write per-instance results as JSON")
+    ap.add_argument("--record", action="store_true",
+                    help="write each verdict into datasets/lite_release_map.jsonl as it is known")
+    ap.add_argument("--skip-recorded", action="store_true",
+                    help="leave out rows whose verdict the release map already records")
     ap.add_argument("--from-store", action="store_true",
                     help="build nothing: print the table of what the store already holds")
     args = ap.parse_args()
@@ -166,9 +207,10 @@ def main() -> int:
     if args.instance:  # the named instances' repositories, compiled ones included
         repos = sorted({i.repo for i in everything if i.instance_id in set(args.instance)} | set(args.repo or []))
     candidates = Counter(i.repo for i in everything if i.repo in repos)
-    chosen = load_instances(args.dataset, ids=args.instance) if args.instance else [
-        i for i in everything if i.repo in repos]
-    chosen = pick(chosen, args.limit, rebuildable_only=not (args.all or args.instance))
+    chosen = load_instances(args.dataset, ids=args.instance) if args.instance else sorted(
+        (i for i in everything if i.repo in repos), key=lambda i: repos.index(i.repo))  # --repo order
+    chosen = pick(chosen, args.limit, rebuildable_only=not (args.all or args.instance),
+                  skip_recorded=args.skip_recorded)
     print(f"{len(chosen)} instances from {len(set(i.repo for i in chosen))} repositories", flush=True)
     started = time.monotonic()
     if args.from_store:
@@ -183,7 +225,8 @@ def main() -> int:
         if costs:
             print(f"\n{costs}")
         return 0
-    rows = recipes_only(chosen) if args.recipes_only else build(chosen, args.store, args.rebuild)
+    rows = recipes_only(chosen) if args.recipes_only else build(chosen, args.store, args.rebuild,
+                                                                        keep=args.record)
     print(f"\n{table(rows, candidates)}\n\n{len(rows)} instances in {time.monotonic() - started:.0f} s")
     costs = layers_table(rows)
     if costs:
