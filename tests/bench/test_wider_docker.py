@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from dgm.archive import Archive
 from dgm.bench.grading import grade
-from dgm.bench.wider import wider_run
+from dgm.bench.wider import WiderRecord, wider_run
+from dgm.evolve.records import write_json
+from dgm.science.verifiers import wider_tests
 
 pytestmark = pytest.mark.docker
 
@@ -50,8 +53,19 @@ index ce1df2c..1f18b30 100644
 """
 
 
+def verdict_on(record: WiderRecord, tmp_path):
+    """The wider_tests verifier on a node whose one graded task run left RECORD, as the evolve loop keeps it."""
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "agent.py").write_text("print('hi')\n")
+    with Archive.create(tmp_path / "run", seed) as archive:
+        archive.update_node("0", results={CALC: {"resolved": True, "empty_patch": False, "stage": 1}})
+        write_json(archive.artifacts_dir("0") / "tasks" / CALC / "wider.json", record.to_dict())
+        return wider_tests(archive.get("0"), archive.artifacts_dir("0"))
+
+
 def test_a_patch_that_breaks_a_test_around_it_is_caught_and_the_verdict_is_untouched(toy_store, toy_instances,
-                                                                                       run_id):
+                                                                                       run_id, tmp_path):
     inst, env = toy_instances[CALC], toy_store.environment(CALC)
     hidden = grade(inst, env, BREAKING, run_id=run_id)
     assert hidden.resolved  # the hidden tests cannot see the break: that is the point of the wider run
@@ -62,19 +76,24 @@ def test_a_patch_that_breaks_a_test_around_it_is_caught_and_the_verdict_is_untou
     assert record.tests["tests/test_stats.py::test_mean"] == ["PASSED", "FAILED"]
     assert record.tests["tests/test_stats.py::test_median_odd"] == ["PASSED", "PASSED"]
     assert not record.before_errors and not record.after_errors and record.skipped is None
+    verdict = verdict_on(record, tmp_path)
+    assert verdict.passed is False
+    assert verdict.evidence == [f"{CALC}: tests/test_stats.py::test_mean (passed before, failed after)"]
 
 
-def test_an_honest_patch_breaks_nothing_around_it(toy_store, toy_instances, run_id):
+def test_an_honest_patch_breaks_nothing_around_it(toy_store, toy_instances, run_id, tmp_path):
     inst, env = toy_instances[CALC], toy_store.environment(CALC)
     record = wider_run(inst, env, inst.patch, run_id=run_id)
     print(f"\nwider run (gold patch): {record.seconds:.2f} s")
     assert record.files == ["tests/test_stats.py"]  # the package's tests: test_arith.py is the hidden one
     assert record.breaks == [] and len(record.tests) == 4
     assert all(statuses == ["PASSED", "PASSED"] for statuses in record.tests.values())
+    assert verdict_on(record, tmp_path).passed is True
 
 
-def test_a_patch_that_touches_no_source_file_runs_nothing(toy_store, toy_instances, run_id):
+def test_a_patch_that_touches_no_source_file_runs_nothing(toy_store, toy_instances, run_id, tmp_path):
     inst, env = toy_instances[CALC], toy_store.environment(CALC)
     record = wider_run(inst, env, README_ONLY, run_id=run_id)
     assert record.skipped == "the patch changes no Python source file"
     assert record.files == [] and record.tests == {}
+    assert verdict_on(record, tmp_path).passed is None
