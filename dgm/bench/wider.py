@@ -87,9 +87,9 @@ def _shared(a: str, b: str) -> int:
     return n
 
 
-def _runnable(path: str, hidden: Collection[str]) -> bool:
+def _runnable(path: str, hidden: Collection[str], repo: str) -> bool:
     return (path.endswith(".py") and is_test_path(path) and path not in hidden
-            and runner_reason(path) is None)
+            and runner_reason(path, repo) is None)
 
 
 def _in_test_folder(path: str) -> bool:
@@ -108,13 +108,14 @@ def _nearest_test_dir(source: str, candidates: list[str]) -> list[str]:
     return []
 
 
-def sources_of(changed: Sequence[str]) -> list[str]:
+def sources_of(changed: Sequence[str], repo: str = "") -> list[str]:
     """The Python source files among a patch's paths: not tests, not the runner's files."""
-    return [p for p in changed if p.endswith(SOURCE_SUFFIXES) and not is_test_path(p) and runner_reason(p) is None]
+    return [p for p in changed
+            if p.endswith(SOURCE_SUFFIXES) and not is_test_path(p) and runner_reason(p, repo) is None]
 
 
 def pick_tests(changed: Sequence[str], tree: Sequence[str], hidden: Collection[str],
-               *, cap: int = MAX_FILES) -> list[str]:
+               *, repo: str = "", cap: int = MAX_FILES) -> list[str]:
     """The tests around a change, at most CAP files of TREE (the before state's paths).
 
     For each changed Python source file, in the patch's order: the test files named for its module
@@ -122,11 +123,11 @@ def pick_tests(changed: Sequence[str], tree: Sequence[str], hidden: Collection[s
     package's name for __init__.py, leading underscores dropped), closest folder first; when none is
     left, the test files directly in the nearest test folder (tests/, test/ or testing/ next to the
     file or above it). Test files the task's test patch touches (HIDDEN) and the runner's own files
-    (conftest.py, runtests.py) are never picked.
+    (conftest.py, runtests.py, REPO's runner scripts) are never picked.
     """
-    candidates = [p for p in tree if _runnable(p, hidden)]
+    candidates = [p for p in tree if _runnable(p, hidden, repo)]
     picked: list[str] = []
-    for source in sources_of(changed):
+    for source in sources_of(changed, repo):
         key = _source_key(source)
         named = sorted((c for c in candidates if key and _key(c) == key), key=lambda c: (-_shared(c, source), c))
         for path in named or _nearest_test_dir(source, candidates):
@@ -206,11 +207,12 @@ def wider_run(instance: TaskInstance, env: TaskEnvironment, model_patch: str, *,
     started = time.monotonic()
     record = WiderRecord(instance.instance_id)
     screened = screen_patch(model_patch, instance.test_patch, instance.repo)
-    if screened.refused or not sources_of(screened.paths):
+    if screened.refused or not sources_of(screened.paths, instance.repo):
         record.skipped = "the patch cannot be read" if screened.refused else "the patch changes no Python source file"
         return record
     hidden = _test_patch_paths(instance.test_patch)
-    record.files = pick_tests(screened.paths, tree_of(env, run_id=run_id, limits=limits), set(hidden))
+    record.files = pick_tests(screened.paths, tree_of(env, run_id=run_id, limits=limits), set(hidden),
+                              repo=instance.repo)
     command = wider_command(env.test_command, hidden, record.files) if record.files else None
     if not record.files or command is None:
         record.skipped = ("no test file targets the changed source files" if not record.files

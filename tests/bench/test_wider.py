@@ -33,6 +33,9 @@ def test_only_python_source_counts_and_the_runner_is_never_a_test_around_it() ->
     assert pick_tests(["README.md", "tests/test_stats.py"], CALC, set()) == []
     assert "tests/conftest.py" not in pick_tests(["calc/arith.py"], CALC, {"tests/test_arith.py"})
     assert pick_tests(["django/x.py"], ["tests/runtests.py", "tests/test_x.py"], set()) == ["tests/test_x.py"]
+    sqlite = ["django/db/backends/sqlite.py", "tests/test_sqlite.py"]   # Django's test settings, not a test
+    assert pick_tests(["django/db/backends/sqlite.py"], sqlite, set(), repo="django/django") == []
+    assert pick_tests(["django/db/backends/sqlite.py"], sqlite, set()) == ["tests/test_sqlite.py"]
 
 
 def test_at_most_cap_files_in_the_patch_order_each_once() -> None:
