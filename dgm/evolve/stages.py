@@ -96,7 +96,8 @@ def _wider(item: EvalItem, context: Any, patch: str) -> dict:
     try:
         return wider_run(item.instance, item.environment, patch, run_id=context.run_id, limits=limits).to_dict()
     except Exception as exc:  # noqa: BLE001 - Docker or the parser failing says nothing about the patch
-        return WiderRecord(item.instance_id, skipped=f"the wider run failed: {type(exc).__name__}: {exc}"[:500]).to_dict()
+        why = f"the wider run failed: {type(exc).__name__}: {exc}"[:500]
+        return WiderRecord(item.instance_id, skipped=why).to_dict()
 
 
 def _finding(finding: dict) -> str:

@@ -23,7 +23,8 @@ def test_the_test_file_named_for_the_module_comes_first_and_the_closest_of_them_
 def test_the_hidden_test_files_are_never_picked_and_the_nearest_test_folder_stands_in() -> None:
     assert pick_tests(["calc/arith.py"], CALC, {"tests/test_arith.py"}) == ["tests/test_stats.py"]
     hidden = {"sklearn/linear_model/tests/test_ridge.py", "sklearn/tests/test_ridge.py"}
-    assert pick_tests(["sklearn/linear_model/_ridge.py"], SKLEARN, hidden) == ["sklearn/linear_model/tests/test_base.py"]
+    assert pick_tests(["sklearn/linear_model/_ridge.py"], SKLEARN, hidden) == [
+        "sklearn/linear_model/tests/test_base.py"]
     assert pick_tests(["calc/arith.py"], ["calc/arith.py", "tests/test_arith.py"], {"tests/test_arith.py"}) == []
 
 
