@@ -103,11 +103,18 @@ def _put_inputs(box, files: dict[str, bytes]) -> None:
 
 
 def run_tests(instance: TaskInstance, env: TaskEnvironment, patch: str, *, run_id: str,
-              limits=None, test_timeout: float | None = None) -> TestRun:
-    """Fresh sandbox from env.image; PATCH (protected files dropped), test patch, test command."""
+              limits=None, test_timeout: float | None = None, command: str | None = None,
+              test_patch: str | None = None) -> TestRun:
+    """Fresh sandbox from env.image; PATCH (protected files dropped), test patch, test command.
+
+    COMMAND and TEST_PATCH replace the task's own (the wider run, dgm.bench.wider, runs other test
+    files on the unpatched tests). The model patch is screened against the task's test patch either way.
+    """
     from dgm.sandbox.driver import Limits, Sandbox
 
     limits = limits or Limits()
+    command = command or env.test_command
+    test_patch = instance.test_patch if test_patch is None else test_patch
     started = time.monotonic()
     log: list[str] = []
     screened = screen_patch(patch, instance.test_patch, instance.repo) if patch.strip() else None
@@ -116,11 +123,11 @@ def run_tests(instance: TaskInstance, env: TaskEnvironment, patch: str, *, run_i
         return TestRun("".join(log), False, False, time.monotonic() - started,
                        f"the model patch was refused: {screened.refused}")
     text = screened.text if screened else ""
-    plan = plan_for(env.test_command, env.log_parser, instance.repo)
+    plan = plan_for(command, env.log_parser, instance.repo)
     nonce = uuid.uuid4().hex
     plugins = cached_plugins(env.image)
     probe = f"{probe_command()} > /tmp/dgm/plugins.json; " if plan.kind == "pytest" and plugins is None else ""
-    files = {**engine_files(), "model.diff": text.encode(), "test.diff": instance.test_patch.encode()}
+    files = {**engine_files(), "model.diff": text.encode(), "test.diff": test_patch.encode()}
     integrity: list[str] = []
     with Sandbox.start(env.image, run_id=run_id, limits=limits, workdir=env.repo_dir) as box:
         _put_inputs(box, files)
@@ -136,15 +143,15 @@ def run_tests(instance: TaskInstance, env: TaskEnvironment, patch: str, *, run_i
                                "the model patch does not apply", dropped=screened.dropped)
             integrity = check_changes(parse_listing(listing), screened.paths, instance.repo)
         # The test patch is made for the base: strict only, nothing to undo on top of the model's.
-        if instance.test_patch.strip() and not _apply(box, "/tmp/dgm/test.diff", "Test Patch", log,
-                                                       commands=APPLY_COMMANDS[:1])[0]:
+        if test_patch.strip() and not _apply(box, "/tmp/dgm/test.diff", "Test Patch", log,
+                                              commands=APPLY_COMMANDS[:1])[0]:
             log.append(APPLY_FAILED + " (test patch)\n")
             return TestRun("".join(log), bool(text), False, time.monotonic() - started,
                            "the test patch does not apply", dropped=screened.dropped if screened else [],
                            integrity=integrity)
-        digests = inputs_script(_test_patch_paths(instance.test_patch))
+        digests = inputs_script(_test_patch_paths(test_patch))
         inputs_before = parse_digests(box.exec(digests, timeout=120).output)
-        script = eval_script(env.repo_dir, env.test_command, plan, nonce)
+        script = eval_script(env.repo_dir, command, plan, nonce)
         box.put_file("/tmp/dgm/eval.sh", script.encode(), 0o755)
         # fd 3 stays the exec's own stream (the guard's channel); the tests' output goes to the log file
         res = box.exec(f"bash /tmp/dgm/eval.sh {GUARD_FD}>&1 > {OUT_DIR}/test_output.txt 2>&1",
@@ -162,7 +169,7 @@ def run_tests(instance: TaskInstance, env: TaskEnvironment, patch: str, *, run_i
             except Exception as exc:  # noqa: BLE001 - an oversized or missing log is a failed run
                 output = f"(test output unavailable: {exc})\n"
     output = neutralize(output)
-    log += [f"+ {env.test_command}\n", START + "\n", output]
+    log += [f"+ {command}\n", START + "\n", output]
     if not output.endswith("\n"):
         log.append("\n")
     log.append(END + "\n")

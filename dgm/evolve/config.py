@@ -147,7 +147,8 @@ class GateSection:
     verifiers: list = field(default_factory=lambda: ["own_tests", "static_checks", "patch_sanity"], metadata=doc(
         "verifiers a child must pass (all of them) after stage 0 and after each stage it passes, besides "
         "dataset.gate; any of hidden_tests, wider_tests, static_checks, patch_sanity, own_tests, model_judge "
-        "(docs/science.md); [] admits on the stages alone"))
+        "(docs/science.md; wider_tests also runs the tests around each patch, two more test runs per task "
+        "run); [] admits on the stages alone"))
 
 
 @dataclass

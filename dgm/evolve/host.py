@@ -127,7 +127,8 @@ class RunHost:
         return EvalItem(node_id, self.tree_of(node_id), plan.instances[instance_id],
                         self.session.environments[instance_id], stage, self.agent_budget("task"), self.box(),
                         f"node:{node_id}:{'task' if grade else 'smoke'}:{instance_id}", grade=grade,
-                        out_dir=out_dir, verify=self.config.evolve.self_verify)
+                        out_dir=out_dir, verify=self.config.evolve.self_verify,
+                        wider="wider_tests" in self.config.gate.verifiers)
 
     # ---- Host protocol: outcome -> event -------------------------------------------------------------------
     def record(self, work: Work, state: ChildState, outcome: Any) -> Any:
@@ -374,8 +375,10 @@ class RunHost:
 
         if isinstance(item, EvalItem):
             kind = "eval" if item.grade else "smoke"
-            key = settings_hash({"kind": kind, "model": self.session.gateway.settings_for("task").model,
-                                 "limits": item.limits, "box": item.box, "image": item.environment.image})
+            settings = {"kind": kind, "model": self.session.gateway.settings_for("task").model,
+                        "limits": item.limits, "box": item.box, "image": item.environment.image}
+            # An outcome graded without the wider run cannot stand in for one that needs it.
+            key = settings_hash({**settings, "wider": True} if item.wider and item.grade else settings)
             return self.archive.tree_hash(item.node_id), item.instance_id, key
         if isinstance(item, CheckItem):
             key = settings_hash({"kind": "check", "cmd": item.own_tests, "box": item.box})

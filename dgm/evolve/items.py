@@ -119,6 +119,7 @@ class EvalItem:
     grade: bool = True
     out_dir: Path | None = None
     verify: bool = False     # ask the task's model for P(resolved) before grading (evolve.self_verify)
+    wider: bool = False      # also run the tests around the patch (gate.verifiers names wider_tests)
 
     @property
     def instance_id(self) -> str:
@@ -146,6 +147,7 @@ class EvalOutcome:
     integrity: list[str] = field(default_factory=list)  # why the grader did not believe the run
     tampering: list[str] = field(default_factory=list)  # the patch reaches into the test runner
     verification: dict | None = None  # the task model's P(resolved), asked before grading (dgm.science.verify)
+    wider: dict | None = None  # the tests around the patch, before and after it (dgm.bench.wider), when asked
 
     @property
     def empty_patch(self) -> bool:

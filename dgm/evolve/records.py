@@ -54,6 +54,8 @@ def write_eval(directory: Path, outcome: EvalOutcome) -> None:
         write_json(directory / "report.json", {"resolved": outcome.resolved, "patch_applied": outcome.patch_applied,
                                                "tests_status": outcome.tests_status, "report": outcome.report,
                                                "error": outcome.error})
+    if outcome.wider is not None:
+        write_json(directory / "wider.json", outcome.wider)
 
 
 def write_check(directory: Path, outcome: CheckOutcome) -> None:

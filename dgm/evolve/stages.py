@@ -81,7 +81,23 @@ def run_eval(item: EvalItem, context: Any) -> EvalOutcome:
     outcome.error = result.error
     outcome.integrity = list(result.integrity)
     outcome.tampering = [_finding(f) for f in result.findings if f.get("blocking")]
+    if item.wider:
+        outcome.wider = _wider(item, context, agent.patch)
     return outcome
+
+
+def _wider(item: EvalItem, context: Any, patch: str) -> dict:
+    """The tests around the patch, in sandboxes of their own after the verdict (it cannot change it); a
+    run that breaks down is recorded as such, never the task run's failure."""
+    from dgm.bench.wider import WiderRecord, wider_run
+    from dgm.sandbox import Limits
+
+    limits = Limits(memory_mb=item.box.memory_mb, cpus=item.box.cpus, pids=item.box.pids)
+    try:
+        return wider_run(item.instance, item.environment, patch, run_id=context.run_id, limits=limits).to_dict()
+    except Exception as exc:  # noqa: BLE001 - Docker or the parser failing says nothing about the patch
+        why = f"the wider run failed: {type(exc).__name__}: {exc}"[:500]
+        return WiderRecord(item.instance_id, skipped=why).to_dict()
 
 
 def _finding(finding: dict) -> str:

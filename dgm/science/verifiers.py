@@ -23,13 +23,10 @@ PATCH_BYTES = 2_000_000
 REPORT_BYTES = 4_000_000
 SOURCE_BYTES = 1_000_000
 EVIDENCE = 5                # items of evidence kept per verifier
-FAILED = {"FAILED", "ERROR"}
-LOG_BYTES = 4_000_000
 RECORD_BYTES = 256_000     # a recorded row of verdicts (verifiers.json)
-# pytest -rA summary lines ("PASSED path::test") and unittest/Django verbose lines ("test_x (mod.Case) ... ok").
-_PYTEST = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL)\s+(\S+)")
-_UNITTEST = re.compile(r"^(\w+ \([\w.]+\))(?: .*)? \.\.\. (ok|FAIL|ERROR|skipped)")
-_UNITTEST_STATUS = {"ok": "PASSED", "FAIL": "FAILED", "ERROR": "ERROR", "skipped": "SKIPPED"}
+WIDER_BYTES = 1_000_000    # a task run's wider record (dgm.bench.wider caps its rows at 500 tests)
+WIDER_ITEMS = 50           # entries read of each of its lists
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -85,24 +82,6 @@ def _graded(node: Node) -> dict[str, dict]:
             and r.get("stage", 1) != 0}
 
 
-def test_statuses(log: str) -> dict[str, str]:
-    """test name -> PASSED/FAILED/ERROR/SKIPPED from a test log's lines (between the grader's output
-    markers when present); the last word on a test wins."""
-    start, end = log.find(">>>>> Start Test Output"), log.find(">>>>> End Test Output")
-    if start >= 0:
-        log = log[start:end if end > start else None]
-    out: dict[str, str] = {}
-    for line in log.splitlines():
-        m = _PYTEST.match(line)
-        if m:
-            out[m.group(2)[:300]] = m.group(1)
-            continue
-        m = _UNITTEST.match(line)
-        if m:
-            out[m.group(1)[:300]] = _UNITTEST_STATUS[m.group(2)]
-    return out
-
-
 def hidden_tests(node: Node, parent: Node | None, artifacts: Path) -> Verdict:
     """FAIL_TO_PASS and PASS_TO_PASS from the graded results: fails when the child resolves fewer of the
     tasks both ran than its parent (the self-edit made things worse under the hidden tests)."""
@@ -129,24 +108,47 @@ def hidden_tests(node: Node, parent: Node | None, artifacts: Path) -> Verdict:
     return Verdict("hidden_tests", child_hits >= parent_hits if common else None, evidence[:EVIDENCE])
 
 
-def wider_tests(node: Node, parent: Node | None, artifacts: Path, parent_artifacts: Path | None,
-                facts: Mapping[str, TaskFacts]) -> Verdict:
-    """The other tests the grading command ran (outside the hidden lists, read from both eval logs): fails
-    when one of them fails for the child but passed for its parent on the same task."""
-    if parent is None or parent_artifacts is None:
-        return Verdict("wider_tests", None, [])
+def read_wider(path: Path) -> dict | None:
+    """A task run's wider record (dgm.bench.wider, written by the evolve loop) as checked data: the test files
+    run, the breaks, each run's errors and why nothing ran; None when absent or not well formed."""
+    try:
+        data = parse_bounded(read_regular(path, WIDER_BYTES), JsonLimits(max_bytes=WIDER_BYTES, max_depth=4))
+    except (OSError, ArtifactInvalid):
+        return None
+    if not isinstance(data, dict):
+        return None
+    lists = {k: data.get(k) for k in ("files", "breaks", "before_errors", "after_errors")}
+    if not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in lists.values()):
+        return None
+    skipped, tests = data.get("skipped"), data.get("tests")
+    if not (skipped is None or isinstance(skipped, str)) or not isinstance(tests, dict):
+        return None
+    return {**{k: [_CONTROL.sub("?", x)[:300] for x in v[:WIDER_ITEMS]] for k, v in lists.items()},
+            "skipped": skipped and _CONTROL.sub("?", skipped)[:300], "tests": len(tests)}
+
+
+def wider_tests(node: Node, artifacts: Path) -> Verdict:
+    """The tests around each patch (artifacts/N/tasks/ID/wider.json, run only when the gate names this
+    verifier): fails when a test that passed before the patch fails, errors or is gone after it, or when the
+    tests ran clean before the patch and not after it (a hang, a crash, a run not believed). None when no
+    task run had tests around its change. (The former comparison of child and parent eval logs is gone: the
+    hidden tests' files are all it saw, and their other tests are mostly the ones SWE-bench left out as
+    flaky or failing.)"""
     broke: list[str] = []
-    seen = False
-    for iid in sorted(set(_graded(node)) & set(parent.results)):
-        listed = set(facts.get(iid, TaskFacts()).tests)
-        mine = test_statuses(_read(artifacts / "tasks" / iid / "eval.log", LOG_BYTES))
-        theirs = test_statuses(_read(parent_artifacts / "tasks" / iid / "eval.log", LOG_BYTES))
-        if not mine or not theirs:
+    clean: list[str] = []
+    for iid in sorted(_graded(node)):
+        record = read_wider(artifacts / "tasks" / iid / "wider.json")
+        if record is None or record["skipped"] or not record["files"] or record["before_errors"]:
             continue
-        seen = True
-        broke += [f"{iid}: {str(t)[:120]}" for t, s in mine.items() if t not in listed and s in FAILED
-                  and theirs.get(t) == "PASSED"]
-    return Verdict("wider_tests", (not broke) if seen else None, broke[:EVIDENCE])
+        if record["after_errors"]:
+            broke.append(f"{iid}: the tests around the change did not run clean after it: {record['after_errors'][0]}")
+        elif record["breaks"]:
+            broke += [f"{iid}: {t} (passed before, failed after)" for t in record["breaks"]]
+        else:
+            clean.append(f"{iid}: {record['tests']} test(s) in {', '.join(record['files'])[:200]}, none broke")
+    if not broke and not clean:
+        return Verdict("wider_tests", None, [])
+    return Verdict("wider_tests", not broke, (broke or clean)[:EVIDENCE])
 
 
 def static_checks(archive: Any, node: Node) -> Verdict:
@@ -287,8 +289,7 @@ def verdicts(archive: Any, node: Node, facts: Mapping[str, TaskFacts] | None = N
     facts = facts or {}
     artifacts = archive.path / "artifacts" / node.id
     parent = archive.get(node.parent_id) if node.parent_id is not None else None
-    parent_art = archive.path / "artifacts" / parent.id if parent is not None else None
-    return [hidden_tests(node, parent, artifacts), wider_tests(node, parent, artifacts, parent_art, facts),
+    return [hidden_tests(node, parent, artifacts), wider_tests(node, artifacts),
             static_checks(archive, node), patch_sanity(node, artifacts, facts, self_edit_diff(archive, node)),
             own_tests(node, artifacts), model_judge(node)]
 

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "offline-demo.toml"
 SCRIPT = REPO / "configs" / "offline-demo-script.json"
+GATE = ["own_tests", "static_checks", "patch_sanity", "wider_tests"]   # the default gate and the wider run
 ENV_KEYS = {"LITELLM_OFFLINE_MODE": "true", "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
 
@@ -62,7 +63,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp / "run"
     roles = [f'models.{r}.scripted="{script}"' for r in ("diagnose", "selfmod", "task")]
     args = ["evolve", str(CONFIG), "-c", f'run.dir="{run_dir}"', "-c", f'dataset.store="{tmp / "store"}"',
-            "-c", "dataset.stages=[1, 2]", "-c", "dataset.heldout=1", "-c", "evolve.cache=\"off\""]
+            "-c", "dataset.stages=[1, 2]", "-c", "dataset.heldout=1", "-c", "evolve.cache=\"off\"",
+            "-c", f"gate.verifiers={json.dumps(GATE)}"]
     for r in roles:
         args += ["-c", r]
     out = dgm(*args, timeout=900)
@@ -131,7 +133,27 @@ def test_the_gate_rejects_a_self_edit_naming_a_hidden_test(run: Path) -> None:
     assert f"node {leaker.id}: patch_sanity failed after stage 0" in log
     assert f"node {leaker.id} rejected: failed patch_sanity" in log
     # every admitted child passed the gate after stage 0 and after its stages
-    assert log.count("gate after stage 0 passed (own_tests, static_checks, patch_sanity)") >= 2
+    assert log.count(f"gate after stage 0 passed ({', '.join(GATE)})") >= 2
+
+
+def test_the_gate_s_wider_tests_ran_around_every_graded_patch(run: Path) -> None:
+    """wider_tests in the gate: each graded task run keeps the tests around its patch, before and after it."""
+    with Archive.open(run) as archive:
+        nodes = list(archive.nodes())
+    ran = 0
+    for node in nodes:
+        for iid, result in node.results.items():
+            if result["empty_patch"]:
+                continue
+            record = json.loads((run / "artifacts" / node.id / "tasks" / iid / "wider.json").read_text())
+            assert record["instance_id"] == iid and record["breaks"] == [], record
+            ran += bool(record["tests"])
+            assert record["skipped"] or record["files"], record
+        row = {v["name"]: v for v in json.loads((run / "artifacts" / node.id / "verifiers.json").read_text())} \
+            if node.id != "0" and (run / "artifacts" / node.id / "verifiers.json").exists() else None
+        if row and node.status == "admitted":
+            assert row["wider_tests"]["gate"] is True and row["wider_tests"]["passed"] in (True, None)
+    assert ran >= 2   # the toy agents' fixes change source files that other test files cover
 
 
 def test_report_has_the_verification_section(run: Path) -> None:

@@ -44,7 +44,7 @@ def test_each_verifier_judges_from_the_archive_and_artifacts(make_archive, tmp_p
     row = {v.name: v for v in verdicts(archive, archive.get(child.id), facts)}
     assert list(row) == list(NAMES)
     assert row["hidden_tests"].passed is False and "resolved 1/4" in row["hidden_tests"].evidence[0]
-    assert row["wider_tests"].passed is None                       # no report.json on either side
+    assert row["wider_tests"].passed is None                       # no wider.json: the gate did not ask
     assert row["static_checks"].passed is False and "agent.py: SyntaxError line 1" in row["static_checks"].evidence
     sanity = " | ".join(row["patch_sanity"].evidence)
     assert row["patch_sanity"].passed is False
@@ -93,15 +93,51 @@ def test_a_heldout_id_in_a_stage_or_unknown_is_a_one_line_error(tmp_path: Path) 
     assert not (tmp_path / "run" / "archive.sqlite").exists()
 
 
-def test_wider_tests_catch_a_test_outside_the_hidden_lists_that_the_child_broke(make_archive) -> None:
-    archive = make_archive(results("a"), [("0", "admitted", results("a"))])
-    log = ">>>>> Start Test Output\n{}\n>>>>> End Test Output\nFAILED forged::line\n"
-    for node, other in (("0", "PASSED"), ("1", "FAILED")):
-        d = archive.artifacts_dir(node) / "tasks" / "a"
+def wider_record(**changes) -> str:
+    record = {"instance_id": "a", "files": ["tests/test_stats.py"], "command": "pytest tests/test_stats.py",
+              "tests": {"tests/test_stats.py::test_mean": ["PASSED", "PASSED"]}, "breaks": [], "skipped": None,
+              "before_errors": [], "after_errors": [], "truncated": False, "seconds": 3.1, "format": "dgm-wider-1"}
+    return json.dumps({**record, **changes})
+
+
+def wider_row(make_archive, records: dict[str, str]) -> Verdict:
+    archive = make_archive(results("abcd"), [("0", "admitted", results("abcd"))])
+    for iid, text in records.items():
+        d = archive.artifacts_dir("1") / "tasks" / iid
         d.mkdir(parents=True)
-        (d / "eval.log").write_text(log.format(f"PASSED t.py::test_hidden\n{other} t.py::test_other\n"
-                                               "test_old (pkg.Case) ... ok"))
-    facts = {"a": TaskFacts("o/r", ("t.py::test_hidden",))}
-    row = {v.name: v for v in verdicts(archive, archive.get("1"), facts)}
-    assert row["wider_tests"].passed is False and row["wider_tests"].evidence == ["a: t.py::test_other"]
-    assert row["hidden_tests"].passed is True
+        (d / "wider.json").write_text(text)
+    return {v.name: v for v in verdicts(archive, archive.get("1"), {})}["wider_tests"]
+
+
+def test_wider_tests_fail_on_a_test_the_patch_broke_around_its_change(make_archive) -> None:
+    broke = wider_row(make_archive, {"a": wider_record(breaks=["tests/test_stats.py::test_mean"]),
+                                     "b": wider_record()})
+    assert broke.passed is False
+    assert broke.evidence == ["a: tests/test_stats.py::test_mean (passed before, failed after)"]
+    hung = wider_row(make_archive, {"a": wider_record(after_errors=["tests timed out"])})
+    assert hung.passed is False and "did not run clean after it: tests timed out" in hung.evidence[0]
+    clean = wider_row(make_archive, {"a": wider_record(), "b": wider_record()})
+    assert clean.passed is True and clean.evidence[0] == "a: 1 test(s) in tests/test_stats.py, none broke"
+
+
+def test_wider_tests_have_nothing_to_judge_without_tests_around_the_change(make_archive) -> None:
+    assert wider_row(make_archive, {}).passed is None
+    nothing = {"a": wider_record(files=[], tests={}, skipped="the patch changes no Python source file"),
+               "b": wider_record(before_errors=["the log has no test results"], breaks=["x"]),
+               "c": wider_record(skipped="the model patch does not apply", after_errors=["does not apply"])}
+    assert wider_row(make_archive, nothing).passed is None
+
+
+def test_a_wider_record_is_data_checked_as_it_is_read(make_archive, tmp_path: Path) -> None:
+    from dgm.science.verifiers import WIDER_BYTES, read_wider
+
+    bad = {"a": wider_record(breaks="tests/test_stats.py::test_mean"),   # not a list: not believed
+           "b": "[1, 2]", "c": wider_record(breaks=["x"], pad="y" * WIDER_BYTES)}
+    assert wider_row(make_archive, bad).passed is None
+    path = tmp_path / "wider.json"
+    path.write_text(wider_record(breaks=["t::\x1b[31mred\x07" + "n" * 900]))
+    record = read_wider(path)
+    assert record["breaks"] == ["t::?[31mred?" + "n" * 288] and record["tests"] == 1
+    link = tmp_path / "link.json"
+    link.symlink_to(path)
+    assert read_wider(link) is None
