@@ -22,6 +22,7 @@ from dgm.home import dgm_home
 from dgm.sandbox.engine import engine_client, image_engine, image_exists
 from dgm.sandbox.locks import build_lock
 from dgm.sandbox.rootfs import build_rootfs_tar
+from dgm.terminal import inert
 
 Progress = Callable[[str], None]
 
@@ -177,6 +178,7 @@ def _tar(content: Mapping[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+LOG_LINES = 200  # of a layer command's output, the last ones go to the log
 # Part of every layer's content hash: a layer built another way gets another tag, never the old one.
 LAYER_METHOD = "one container, one commit: v1"
 
@@ -233,7 +235,9 @@ def _commit_layer(api, base: str, tag: str, command: list[str], dest: str, archi
         api.put_archive(cid, dest, archive)
         api.start(cid)
         code = api.wait(cid, timeout=3600).get("StatusCode")
-        output = api.logs(cid).decode("utf-8", errors="replace").splitlines()
+        # What the command printed is data (file names of a repository among it): capped, made inert.
+        raw = api.logs(cid, tail=LOG_LINES).decode("utf-8", errors="replace")
+        output = [inert(line[:500], lines=False) for line in raw.splitlines()]
         for line in output:
             if line.startswith("+"):
                 log("  " + line)
