@@ -138,8 +138,13 @@ def environment_inputs(recipe: EnvRecipe, tree: Path) -> tuple[str, dict[str, by
     return dockerfile_for(recipe), files
 
 
-def instance_inputs(recipe: EnvRecipe, diff: TreeDiff | None) -> tuple[str, dict[str, bytes | str | Path]]:
-    """Dockerfile and context of the instance layer: the changed files, what to delete, the commit."""
+# The instance layer's one step: instance.sh, run once in a container of the release environment
+# with the files of instance_inputs under /opt/dgm (images.ensure_layer).
+INSTANCE_COMMAND = ("bash", "/opt/dgm/build/instance.sh")
+
+
+def instance_inputs(recipe: EnvRecipe, diff: TreeDiff | None) -> dict[str, bytes | str | Path]:
+    """Files of the instance layer, put under /opt/dgm: the changed files, what to delete, the script."""
     files: dict[str, bytes | str | Path] = {"build/instance.sh": RECIPE_DIR / "instance.sh"}
     if diff is not None:
         source = Path(recipe.source_dir)
@@ -148,7 +153,7 @@ def instance_inputs(recipe: EnvRecipe, diff: TreeDiff | None) -> tuple[str, dict
         files["build/changed.txt"] = "".join(r + "\n" for r in diff.changed)
         files["build/deleted.txt"] = "".join(r + "\n" for r in [*diff.deleted_dirs, *diff.deleted])
         files["build/executables.txt"] = "".join(r + "\n" for r in diff.executables)
-    return (RECIPE_DIR / "Dockerfile.instance").read_text(), files
+    return files
 
 
 def build_inputs(recipe: EnvRecipe) -> tuple[str, dict[str, bytes | str | Path]]:
@@ -171,7 +176,7 @@ def build_environment(recipe: EnvRecipe, *, progress: Progress | None = None,
     RECORD, when given, gets the environment's tag, how long each image took and whether the
     environment was already there.
     """
-    from dgm.sandbox.images import ensure_base_image, ensure_image
+    from dgm.sandbox.images import ensure_base_image, ensure_image, ensure_layer
 
     log = progress or (lambda line: None)
     base = ensure_base_image(recipe.suite, extra_packages=recipe.debian_packages, progress=progress)
@@ -183,10 +188,10 @@ def build_environment(recipe: EnvRecipe, *, progress: Progress | None = None,
     env_seconds = time.monotonic() - started
     log(f"environment {environment}" + (" (installed from this instance's tree)" if diff is None else
         f"; instance layer: {len(diff.changed)} changed, {len(diff.deleted)} deleted files"))
-    dockerfile, files = instance_inputs(recipe, diff)
     tag = name or image_name(recipe.instance_id)
     started = time.monotonic()
-    image = ensure_image(tag, None, dockerfile, base=environment, files=files, progress=log)
+    image = ensure_layer(tag, base=environment, command=INSTANCE_COMMAND, files=instance_inputs(recipe, diff),
+                         progress=log)
     if record is not None:
         record.update(environment_image=environment, environment_seconds=round(env_seconds, 1),
                       instance_seconds=round(time.monotonic() - started, 1),

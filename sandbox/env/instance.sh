@@ -1,5 +1,6 @@
-# An instance's before state on its release environment, run once inside `docker build` (as
-# root, no network): only the files that differ from the release are written here.
+# An instance's before state on its release environment, run once in a container of it (as root,
+# no network) that is then committed as one layer (dgm.sandbox.images.ensure_layer): only the
+# files that differ from the release are written here, and the build files are gone by the commit.
 set -euxo pipefail
 B=/opt/dgm/build
 SEED=/opt/dgm/seed/testbed

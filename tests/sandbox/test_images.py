@@ -14,7 +14,8 @@ import pytest
 from dgm.errors import ImageBuildError
 from dgm.sandbox.driver import Sandbox
 from dgm.sandbox.engine import docker_client
-from dgm.sandbox.images import base_image_tag, ensure_base_image, ensure_image, fetch_wheels
+from dgm.sandbox import images
+from dgm.sandbox.images import base_image_tag, ensure_base_image, ensure_image, ensure_layer, fetch_wheels
 from dgm.sandbox.mirror import debian_mirror
 
 pytestmark = pytest.mark.docker
@@ -50,6 +51,43 @@ def test_run_steps_have_no_network(base_image: str) -> None:
     dockerfile = f"RUN python3 -c \"import socket; socket.create_connection(('{ip}', 80), timeout=5)\"\n"
     with pytest.raises(ImageBuildError, match="Network is unreachable|returned a non-zero code"):
         ensure_image(f"dgm-test-nonet-{uuid.uuid4().hex[:6]}", None, dockerfile, base=base_image)
+
+
+def test_a_layer_is_one_commit_offline_cached_by_content_and_method(base_image: str, monkeypatch) -> None:
+    """ensure_layer: the files are there, the command ran with no network, the image adds exactly one
+    layer and keeps the base's command; the tag changes with the files and with the build method."""
+    host = urlparse(debian_mirror()).hostname or "localhost"
+    ip = socket.gethostbyname(host)
+    script = ("set -e; cp /opt/dgm/build/greeting /greeting; rm -rf /opt/dgm/build\n"
+              f"python3 -c \"import socket; socket.create_connection(('{ip}', 80), timeout=5)\" "
+              "&& echo online > /net || echo offline > /net\n")
+    name = f"dgm-test-onelayer-{uuid.uuid4().hex[:6]}"
+    files = {"build/greeting": "hello\n", "build/run.sh": script}
+    command = ("bash", "/opt/dgm/build/run.sh")
+    images_api = docker_client().images
+    try:
+        tag = ensure_layer(name, base=base_image, command=command, files=files)
+        assert ensure_layer(name, base=base_image, command=command, files=files) == tag
+        assert ensure_layer(name, base=base_image, command=command, files={**files, "build/greeting": "hi\n"}) != tag
+        out = subprocess.run(["docker", "run", "--rm", tag, "cat", "/greeting", "/net"], capture_output=True,
+                             text=True, check=True).stdout
+        assert out == "hello\noffline\n"
+        below, top = images_api.get(base_image).attrs, images_api.get(tag).attrs
+        assert top["RootFS"]["Layers"][:-1] == below["RootFS"]["Layers"]  # one layer, on the base's
+        assert top["Config"]["Cmd"] == below["Config"]["Cmd"] and top["Config"]["Env"] == below["Config"]["Env"]
+        assert top["Config"]["Labels"]["dgm.recipe"] == tag
+        monkeypatch.setattr(images, "LAYER_METHOD", images.LAYER_METHOD + " changed")
+        assert ensure_layer(name, base=base_image, command=command, files=files) != tag
+    finally:
+        for image in images_api.list(name=name):
+            images_api.remove(image.id, force=True)
+
+
+def test_a_failing_layer_command_is_a_build_error(base_image: str) -> None:
+    name = f"dgm-test-badlayer-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(ImageBuildError, match="exited with 3"):
+        ensure_layer(name, base=base_image, command=("bash", "-c", "echo trace >&2; exit 3"), files={})
+    assert not docker_client().images.list(name=name)
 
 
 def test_parallel_builds_happen_once(base_image: str, tmp_path: Path) -> None:
