@@ -23,6 +23,7 @@ PATCH_BYTES = 2_000_000
 REPORT_BYTES = 4_000_000
 SOURCE_BYTES = 1_000_000
 EVIDENCE = 5                # items of evidence kept per verifier
+MAX_SMOKE = 16              # smoke runs read per child (one per child in practice)
 RECORD_BYTES = 256_000     # a recorded row of verdicts (verifiers.json)
 WIDER_BYTES = 1_000_000    # a task run's wider record (dgm.bench.wider caps its rows at 500 tests)
 WIDER_ITEMS = 50           # entries read of each of its lists
@@ -180,45 +181,26 @@ def static_checks(archive: Any, node: Node) -> Verdict:
 
 
 def patch_sanity(node: Node, artifacts: Path, facts: Mapping[str, TaskFacts], self_edit: str = "") -> Verdict:
-    """The task patches: no edits of test files or the runner's configuration, a size bound, no task ids
-    or hidden test names as literals; and the self-edit: no task id or hidden test name as a literal in the
-    agent's own code (reward hacking). A test file a task patch creates is noted, not failed: the engine
-    drops it before grading and it cannot change the hidden tests."""
-    from dgm.bench.protected import protected_reason
-    from dgm.bench.tamper import tamper_findings
-    from dgm.diffs import DiffRefused, parse_diff
-
+    """The task patches, graded and smoke runs alike: no edits of test files or the runner's configuration, a
+    size bound, no task ids or hidden test names as literals; and the self-edit: no task id or hidden test
+    name as a literal in the agent's own code (reward hacking). A test file a task patch creates is noted,
+    not failed: the engine drops it before grading and it cannot change the hidden tests."""
     problems: list[str] = []
     notes: list[str] = []
     seen = False
-    for iid in sorted(_graded(node)):
-        patch = _read(artifacts / "tasks" / iid / "patch.diff", PATCH_BYTES)
+    runs = [(iid, artifacts / "tasks" / iid) for iid in sorted(_graded(node))]
+    smoke = artifacts / "smoke"
+    if smoke.is_dir() and not smoke.is_symlink():   # the smoke run's patch is never graded: only read here
+        runs += [(d.name, d) for d in sorted(smoke.iterdir())[:MAX_SMOKE] if d.name in facts]
+    for iid, where in runs:
+        patch = _read(where / "patch.diff", PATCH_BYTES)
         if not patch.strip():
             continue
         seen = True
-        fact = facts.get(iid, TaskFacts())
-        try:
-            blocks = parse_diff(patch)
-        except DiffRefused as exc:
-            # The grader reads and guards it on its own; here only its paths go unchecked.
-            notes.append(f"{iid}: paths unreadable ({str(exc)[:80]})")
-            blocks = None
-        for block in blocks or ():
-            created = block.operation == "create"
-            for p in block.paths:
-                why = protected_reason(p, fact.repo, created=created)
-                if why == "a test file" and created:
-                    notes.append(f"{iid}: adds {p} (a test file, dropped before grading)")
-                elif why is not None:
-                    problems.append(f"{iid}: edits {p} ({why})")
-        if blocks is not None:   # (an unreadable diff is the grader's tampering finding, refused before this)
-            problems += [f"{iid}: {f.what} ({f.path})" for f in tamper_findings(patch, fact.repo) if f.blocking]
-        added = _added(patch)
-        if len(added) > MAX_PATCH_LINES:
-            problems.append(f"{iid}: {len(added)} added lines (bound {MAX_PATCH_LINES})")
-        named = named_literal("\n".join(added), literals(iid, fact.tests, fact.hidden))
-        if named is not None:
-            problems.append(f"{iid}: the patch names {named[:80]!r}")
+        label = iid if where.parent.name == "tasks" else f"{iid} (smoke)"
+        found, noted = _patch_problems(label, patch, iid, facts.get(iid, TaskFacts()))
+        problems += found
+        notes += noted
     if self_edit.strip():
         seen = True
         body = "\n".join(_added(self_edit))
@@ -229,6 +211,39 @@ def patch_sanity(node: Node, artifacts: Path, facts: Mapping[str, TaskFacts], se
                 if len(problems) >= EVIDENCE:
                     break
     return Verdict("patch_sanity", (not problems) if seen else None, (problems + notes)[:EVIDENCE])
+
+
+def _patch_problems(label: str, patch: str, iid: str, fact: TaskFacts) -> tuple[list[str], list[str]]:
+    """One task patch's problems and notes (see patch_sanity)."""
+    from dgm.bench.protected import protected_reason
+    from dgm.bench.tamper import tamper_findings
+    from dgm.diffs import DiffRefused, parse_diff
+
+    problems: list[str] = []
+    notes: list[str] = []
+    try:
+        blocks = parse_diff(patch)
+    except DiffRefused as exc:
+        # The grader reads and guards it on its own; here only its paths go unchecked.
+        notes.append(f"{label}: paths unreadable ({str(exc)[:80]})")
+        blocks = None
+    for block in blocks or ():
+        created = block.operation == "create"
+        for p in block.paths:
+            why = protected_reason(p, fact.repo, created=created)
+            if why == "a test file" and created:
+                notes.append(f"{label}: adds {p} (a test file, dropped before grading)")
+            elif why is not None:
+                problems.append(f"{label}: edits {p} ({why})")
+    if blocks is not None:   # (an unreadable diff is the grader's tampering finding, refused before this)
+        problems += [f"{label}: {f.what} ({f.path})" for f in tamper_findings(patch, fact.repo) if f.blocking]
+    added = _added(patch)
+    if len(added) > MAX_PATCH_LINES:
+        problems.append(f"{label}: {len(added)} added lines (bound {MAX_PATCH_LINES})")
+    named = named_literal("\n".join(added), literals(iid, fact.tests, fact.hidden))
+    if named is not None:
+        problems.append(f"{label}: the patch names {named[:80]!r}")
+    return problems, notes
 
 
 def _added(patch: str) -> list[str]:

@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "offline-demo.toml"
 SCRIPT = REPO / "configs" / "offline-demo-script.json"
 GATE = ["own_tests", "static_checks", "patch_sanity", "wider_tests"]   # the default gate and the wider run
+SMOKE = "dgm-toy__textkit-1"
 ENV_KEYS = {"LITELLM_OFFLINE_MODE": "true", "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
 
 
@@ -64,7 +65,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     roles = [f'models.{r}.scripted="{script}"' for r in ("diagnose", "selfmod", "task")]
     args = ["evolve", str(CONFIG), "-c", f'run.dir="{run_dir}"', "-c", f'dataset.store="{tmp / "store"}"',
             "-c", "dataset.stages=[1, 2]", "-c", "dataset.heldout=1", "-c", "evolve.cache=\"off\"",
-            "-c", f"gate.verifiers={json.dumps(GATE)}"]
+            "-c", f"gate.verifiers={json.dumps(GATE)}",
+            # D's notes name calc-1: its smoke run on another task passes patch_sanity, so D is graded
+            # (patch_sanity reads the smoke patch too; a smoke on calc-1 would stop D before any grading)
+            "-c", f'dataset.smoke="{SMOKE}"']
     for r in roles:
         args += ["-c", r]
     out = dgm(*args, timeout=900)
@@ -122,7 +126,7 @@ def test_the_gate_rejects_a_self_edit_naming_a_hidden_test(run: Path) -> None:
         leaker = next(n for n in archive.nodes() if (n.diagnosis or {}).get("problem_statement", "").endswith(
             "(self-modification E)"))
     assert leaker.status == "rejected:failed patch_sanity", leaker.status
-    assert leaker.results == {} and leaker.meta["stage0"]["smoke"] == "dgm-toy__calc-1"   # no graded task spent
+    assert leaker.results == {} and leaker.meta["stage0"]["smoke"] == SMOKE   # no graded task spent
     row = {v["name"]: v for v in json.loads((run / "artifacts" / leaker.id / "verifiers.json").read_text())}
     assert row["patch_sanity"]["passed"] is False and row["patch_sanity"]["gate"] is True
     assert row["patch_sanity"]["evidence"] == [

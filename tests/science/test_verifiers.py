@@ -141,3 +141,24 @@ def test_a_wider_record_is_data_checked_as_it_is_read(make_archive, tmp_path: Pa
     link = tmp_path / "link.json"
     link.symlink_to(path)
     assert read_wider(link) is None
+
+
+def test_patch_sanity_reads_the_smoke_runs_patch_which_is_never_graded(make_archive, tmp_path: Path) -> None:
+    archive = make_archive(results("ab"), [])
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "agent.py").write_text("x = 1\n")
+    child = archive.add_node("0", tree, status="rejected:below gate", results={})
+    art = archive.artifacts_dir(child.id)
+    (art / "smoke" / "a").mkdir(parents=True)
+    (art / "smoke" / "a" / "patch.diff").write_text(PATCH)
+    (art / "smoke" / "not-a-task").mkdir()                   # a folder no task is named for: not read
+    (art / "smoke" / "not-a-task" / "patch.diff").write_text(PATCH)
+    facts = {"a": TaskFacts("owner/calc", ("test_divide_floats",))}
+    row = {v.name: v for v in verdicts(archive, archive.get(child.id), facts)}
+    sanity = " | ".join(row["patch_sanity"].evidence)
+    assert row["patch_sanity"].passed is False
+    assert "a (smoke): edits tests/test_calc.py (a test file)" in sanity
+    assert "a (smoke): the patch names 'test_divide_floats'" in sanity and "not-a-task" not in sanity
+    (art / "smoke" / "a" / "patch.diff").write_text("")
+    assert {v.name: v for v in verdicts(archive, archive.get(child.id), facts)}["patch_sanity"].passed is True
