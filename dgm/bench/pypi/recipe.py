@@ -139,8 +139,9 @@ def recipe_for_release(instance: TaskInstance, workdir: Path) -> EnvRecipe:
     # unless told which time to write.
     build_env = {"SOURCE_DATE_EPOCH": "946684800", **spec.build_env}
     prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in build_env.items())
-    install_cmd = (f"{prefix} {PY} -m pip install --no-index --no-deps --no-build-isolation "
-                   f"--no-cache-dir -e .").strip()
+    install_cmd = "\n".join([*spec.pre_install, (
+        f"{prefix} {PY} -m pip install --no-index --no-deps --no-build-isolation --no-cache-dir -e .").strip(),
+        *spec.post_install])
     if repo == "sympy/sympy":
         test_command = sympy_test_command(directives)
     else:

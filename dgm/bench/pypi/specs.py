@@ -38,6 +38,9 @@ class RepoSpec:
     requirement_files: list[str] = field(default_factory=list)
     # Debian packages the image needs beyond the base (a compiler, libraries to build against).
     debian_packages: list[str] = field(default_factory=list)
+    # Shell commands run in /testbed just before and just after the install.
+    pre_install: list[str] = field(default_factory=list)
+    post_install: list[str] = field(default_factory=list)
 
 
 def _vtuple(version: str) -> tuple[int, ...]:
@@ -96,6 +99,43 @@ _ASTROPY_5_PINS = ["attrs==23.1.0", "exceptiongroup==1.1.3", "execnet==2.0.2", "
                    "sortedcontainers==2.4.0", "tomli==2.0.1", "cython==0.29.34"]
 
 
+# SWE-bench's matplotlib 3.5-3.9 environment (Python 3.11), less what only its conda file adds;
+# certifi because 3.6's setup.py asks for it in setup_requires (it has no pyproject.toml), pandas
+# (in that conda file) because tests that need it are skipped without it, and a skipped
+# PASS_TO_PASS test counts as failed; pytest 8 names duplicate parameter ids `100-100_0` as the
+# dataset does (pytest 7: `100-1000`).
+_MATPLOTLIB_PINS = ["certifi==2023.7.22", "contourpy==1.1.0", "cycler==0.11.0", "fonttools==4.42.1",
+                    "kiwisolver==1.4.5", "numpy==1.25.2", "packaging==23.1", "pandas==2.0.3",
+                    "pillow==10.0.0", "pyparsing==3.0.9", "python-dateutil==2.8.2", "six==1.16.0",
+                    "setuptools==68.1.2", "setuptools-scm==7.1.0", "typing-extensions==4.7.1",
+                    "pytest==8.0.0"]
+# The image has no network: matplotlib's setup would download FreeType and Qhull sources, so it
+# builds against Debian's. Ghostscript turns the PDF/EPS image comparisons into real tests.
+_MATPLOTLIB_DEBIAN = [*COMPILER, "pkg-config", "libfreetype-dev", "libqhull-dev", "ghostscript"]
+# Each built here and its Lite rows validated or failed for a stated reason (docs/rebuild.md);
+# 3.5.3 was not tried.
+MATPLOTLIB_RELEASES = {"3.6.0", "3.6.1", "3.6.2", "3.7.0", "3.7.1", "3.7.2", "3.8.0"}
+MPLSETUPCFG = "/opt/dgm/build/mplsetup.cfg"
+# The test images were drawn with FreeType 2.6.1, which text renders differently from Debian's
+# 2.12: the release's own wheel (installed first, then replaced by the editable install) has its
+# ft2font extension linked against 2.6.1, compiled from this same source (no Lite row's patches
+# touch src/), so the build keeps that one.
+_FT2FONT = "ft2font.cpython-311-x86_64-linux-gnu.so"
+_MATPLOTLIB_PRE = [f"printf '[libs]\\nsystem_freetype = True\\nsystem_qhull = True\\n' > {MPLSETUPCFG}",
+                   f"cp {VENV}/lib/python3.11/site-packages/matplotlib/{_FT2FONT} /opt/dgm/build/"]
+_MATPLOTLIB_POST = [f"cp /opt/dgm/build/{_FT2FONT} lib/matplotlib/{_FT2FONT}"]
+
+
+def _matplotlib(release: str) -> RepoSpec:
+    """matplotlib built from source in the image against Debian's FreeType and Qhull, with the
+    release wheel's ft2font. Its `__version__` asks setuptools_scm when it finds a git checkout:
+    the release says which, in the build and in the tests."""
+    return RepoSpec("bookworm", _MATPLOTLIB_PINS, [p.split("==")[0] for p in _MATPLOTLIB_PINS],
+                    PYTEST_RA, "matplotlib/matplotlib", env={"SETUPTOOLS_SCM_PRETEND_VERSION": release},
+                    build_env={"MPLSETUPCFG": MPLSETUPCFG}, debian_packages=_MATPLOTLIB_DEBIAN,
+                    pre_install=list(_MATPLOTLIB_PRE), post_install=list(_MATPLOTLIB_POST))
+
+
 def spec_for(repo: str, version: str, release: str) -> RepoSpec:
     """The spec for `repo` at task `version` rebuilt from `release`; BenchError if unsupported."""
     v = _vtuple(version)
@@ -103,6 +143,8 @@ def spec_for(repo: str, version: str, release: str) -> RepoSpec:
         return RepoSpec("bullseye", _ASTROPY_5_PINS, [p.split("==")[0] for p in _ASTROPY_5_PINS],
                         PYTEST_RA, "astropy/astropy", build_env={"SETUPTOOLS_SCM_PRETEND_VERSION": release},
                         debian_packages=COMPILER)
+    if repo == "matplotlib/matplotlib" and release in MATPLOTLIB_RELEASES:
+        return _matplotlib(release)
     if repo in NEEDS_COMPILER:
         raise BenchError(f"{repo} {version}: needs a compiler in the image (C extensions are built from "
                          "source) and no spec for this version says how to build it")

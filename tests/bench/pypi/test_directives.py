@@ -52,3 +52,30 @@ def test_compiled_projects_get_a_compiler_or_are_refused_with_the_reason() -> No
     pytest_spec = spec_for("pytest-dev/pytest", "5.4", "5.4.3")
     assert pytest_spec.suite == "bullseye"
     assert pytest_spec.build_env == {"SETUPTOOLS_SCM_PRETEND_VERSION": "5.4.3"}
+
+
+def test_matplotlib_builds_against_debian_freetype_and_qhull_for_verified_releases(tmp_path: Path) -> None:
+    """The image has no network, so matplotlib's setup must not fetch FreeType or Qhull: the spec
+    brings Debian's and writes the mplsetup.cfg that tells setupext to use them."""
+    import configparser
+    import subprocess
+
+    from dgm.bench.pypi.specs import MPLSETUPCFG
+
+    spec = spec_for("matplotlib/matplotlib", "3.5", "3.6.0")
+    assert spec.suite == "bookworm" and spec.log_parser == "matplotlib/matplotlib"
+    assert {"build-essential", "python3-dev", "libfreetype-dev", "libqhull-dev"} <= set(spec.debian_packages)
+    assert spec.build_env["MPLSETUPCFG"] == MPLSETUPCFG
+    assert spec.env["SETUPTOOLS_SCM_PRETEND_VERSION"] == "3.6.0"
+    # The configuration the install reads is what the pre-install step writes.
+    [write] = [cmd for cmd in spec.pre_install if cmd.endswith(f"> {MPLSETUPCFG}")]
+    subprocess.run(["bash", "-euc", write.replace(MPLSETUPCFG, str(tmp_path / "mplsetup.cfg"))], check=True)
+    config = configparser.ConfigParser()
+    config.read(tmp_path / "mplsetup.cfg")
+    assert config.getboolean("libs", "system_freetype") and config.getboolean("libs", "system_qhull")
+    # The text of the test images needs FreeType 2.6.1: the release wheel's ft2font replaces the built one.
+    assert any("site-packages/matplotlib/ft2font" in cmd for cmd in spec.pre_install)
+    assert any(cmd.endswith("lib/matplotlib/ft2font.cpython-311-x86_64-linux-gnu.so") for cmd in spec.post_install)
+    # Releases no build was checked for stay refused, with the reason.
+    with pytest.raises(BenchError, match="needs a compiler in the image"):
+        spec_for("matplotlib/matplotlib", "3.5", "3.5.3")
