@@ -89,6 +89,9 @@ def test_an_honest_patch_breaks_nothing_around_it(toy_store, toy_instances, run_
     assert record.breaks == [] and len(record.tests) == 4
     assert all(statuses == ["PASSED", "PASSED"] for statuses in record.tests.values())
     assert verdict_on(record, tmp_path).passed is True
+    # the before state runs no child's code: a second task run on the same tests reuses its statuses
+    again = wider_run(inst, env, inst.patch, run_id=run_id)
+    assert again.before_cached and again.tests == record.tests and again.breaks == []
 
 
 def test_a_patch_that_touches_no_source_file_runs_nothing(toy_store, toy_instances, run_id, tmp_path):
